@@ -1,0 +1,63 @@
+"""Batched view augmentations of SkeletonCLR: Shear and Temporal Crop, run on the training device.
+
+Both take (N, C=3, T, V, M) and return the same shape, drawing independent parameters per sample from
+torch's global generator (seeded per run by Lightning, so they differ across epochs and steps).
+
+Example:
+    >>> import torch
+    >>> x = torch.randn(8, 3, 64, 25, 2)
+    >>> view = TemporalCrop()(Shear()(x))
+    >>> view.shape
+    torch.Size([8, 3, 64, 25, 2])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Shear(nn.Module):
+    """Multiply the coordinates by a random shear matrix [[1, a, b], [c, 1, d], [e, f, 1]], entries ~ U(-beta, beta)."""
+
+    def __init__(self, beta: float = 0.5):
+        super().__init__()
+        if beta < 0:
+            raise ValueError(f"shear beta must be >= 0, got {beta}")
+        self.beta = beta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[:2]
+        if c != 3:
+            raise ValueError(f"Shear needs 3 coordinates per joint, got {c}")
+        off_diagonal = (torch.rand(n, 3, 3, device=x.device) * 2 - 1) * self.beta
+        matrix = torch.eye(3, device=x.device) + off_diagonal * (1 - torch.eye(3, device=x.device))
+        return torch.einsum("nij,njtvm->nitvm", matrix.to(x.dtype), x)
+
+
+class TemporalCrop(nn.Module):
+    """Pad T // padding_ratio frames at both ends by mirroring them, then crop a random window of T frames."""
+
+    def __init__(self, padding_ratio: int = 6):
+        super().__init__()
+        if padding_ratio < 1:
+            raise ValueError(f"padding_ratio must be >= 1, got {padding_ratio}")
+        self.padding_ratio = padding_ratio
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, v, m = x.shape
+        pad = t // self.padding_ratio
+        if pad == 0:
+            return x
+        padded = torch.cat([x[:, :, :pad].flip(2), x, x[:, :, -pad:].flip(2)], dim=2)  # (N, C, T + 2 pad, V, M)
+        start = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
+        frames = start[:, None] + torch.arange(t, device=x.device)  # (N, T)
+        index = frames.view(n, 1, t, 1, 1).expand(n, c, t, v, m)
+        return padded.gather(2, index)
+
+
+class ViewAugmentation(nn.Sequential):
+    """Shear, then Temporal Crop: one contrastive view."""
+
+    def __init__(self, shear: float = 0.5, padding_ratio: int = 6):
+        super().__init__(Shear(shear), TemporalCrop(padding_ratio))

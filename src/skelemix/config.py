@@ -1,0 +1,229 @@
+"""Experiment configuration: typed defaults, YAML files, command-line overrides, strict keys.
+
+A YAML file sets any subset of the fields below (nested by section). Several files compose, later ones
+winning (a dataset file, then a method file: ``ntu60_xsub skelemixclr_plus``); ``key.sub=value`` overrides
+come last, their values parsed as YAML. An unknown key or a value of the wrong type is an error that
+names the file (or the override) and the key. Built-in configs ship in ``skelemix/configs/`` and can
+be named without the path or the ``.yaml``.
+
+Example:
+    >>> cfg = load_config(["ntu60_xsub", "skelemixclr_plus"], ["train.epochs=2", "data.stream=bone"])
+    >>> cfg.train.epochs, cfg.method.mix.repeats, cfg.data.stream
+    (2, 3, 'bone')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names where and what."""
+
+
+@dataclass
+class DataConfig:
+    path: str = "prepared/synthetic"  # a prepared dataset directory
+    benchmark: str = "xsub"  # a key of its splits.json
+    stream: str = "joint"  # joint | motion | bone
+    num_workers: int = 0  # loader processes; augmentations run on the training device, not in workers
+
+
+@dataclass
+class EncoderConfig:
+    hidden_channels: int = 16  # a quarter of ST-GCN's 64
+    out_channels: int = 256
+    temporal_kernel: int = 9
+    dropout: float = 0.5
+    projection_dim: int = 128
+
+
+@dataclass
+class AugmentConfig:
+    shear: float = 0.5
+    temporal_padding_ratio: int = 6
+
+
+@dataclass
+class MixConfig:
+    min_parts: int = 2
+    max_parts: int = 3
+    min_frames: int = 7  # at the encoder's output rate: 4x as many input frames
+    max_frames: int = 11
+    mode: str = "swap"  # swap | zeros | gaussian | random
+    repeats: int = 1  # R: 1 is SkeleMixCLR, 3 is SkeleMixCLR+
+    weight: float = 1.0  # lambda
+
+
+@dataclass
+class MethodConfig:
+    name: str = "skelemixclr"  # skeletonclr | skelemixclr
+    queue_size: int = 32768
+    momentum: float = 0.999
+    temperature: float = 0.2
+    mix: MixConfig = field(default_factory=MixConfig)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 300
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_milestones: list[int] = field(default_factory=lambda: [250])
+    lr_gamma: float = 0.1
+    precision: str = "auto"  # auto | 32 | bf16
+    accelerator: str = "auto"
+    devices: int = 1
+    seed: int = 0
+    knn_every: int = 10  # epochs between kNN monitors on the test split (0: never); never used for selection
+    log_every_n_steps: int = 10
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 256
+    knn_k: int = 20
+    knn_temperature: float = 0.1
+    linear_epochs: int = 100
+    linear_lr: float = 3.0
+    linear_momentum: float = 0.9
+    linear_weight_decay: float = 0.0
+    linear_milestones: list[int] = field(default_factory=lambda: [80])
+    linear_batch_size: int = 128
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+CHOICES = {
+    "data.stream": ("joint", "motion", "bone"),
+    "method.name": ("skeletonclr", "skelemixclr"),
+    "method.mix.mode": ("swap", "zeros", "gaussian", "random"),
+    "train.precision": ("auto", "32", "bf16"),
+}
+
+
+def _check_value(where: str, key: str, annotation, value):
+    """Return value converted to the field's type, or raise ConfigError."""
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
+        return [_check_value(where, key, item_type, v) for v in value]
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # precision: 32 reads as an int
+    if not isinstance(value, annotation) or (annotation is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: {key} must be {annotation.__name__}, got {value!r}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(f"{where}: {key} must be one of {', '.join(CHOICES[key])}, got {value!r}")
+    return value
+
+
+def _apply(target, values: dict, where: str, prefix: str = "") -> None:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'the file'} must be a mapping, got {values!r}")
+    hints = typing.get_type_hints(type(target))
+    for key, value in values.items():
+        full = prefix + str(key)
+        if key not in hints:
+            known = ", ".join(prefix + f.name for f in dataclasses.fields(target))
+            raise ConfigError(f"{where}: unknown key {full!r} (known: {known})")
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            _apply(current, value, where, full + ".")
+        else:
+            setattr(target, key, _check_value(where, full, hints[key], value))
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    builtin = CONFIG_DIR / f"{Path(name_or_path).stem}.yaml"
+    if builtin.is_file() and path.suffix in ("", ".yaml") and len(path.parts) == 1:
+        return builtin
+    known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+    raise ConfigError(f"{name_or_path}: no such config file or built-in config (built-in: {known})")
+
+
+def load_config(files: str | Path | typing.Sequence[str | Path] = (), overrides: typing.Sequence[str] = ()) -> Config:
+    """Defaults, then YAML files in order (paths or built-in names), then ``key=value`` overrides."""
+    config = Config()
+    for name_or_path in [files] if isinstance(files, (str, Path)) else files:
+        path = resolve_config_path(name_or_path)
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: invalid YAML ({error})".replace("\n", " ")) from None
+        _apply(config, values, str(path))
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {override!r}: expected key.subkey=value")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        nested: dict = {}
+        cursor = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            cursor = cursor.setdefault(part, {})
+        cursor[leaf] = value
+        _apply(config, nested, f"override {override!r}")
+    validate(config)
+    return config
+
+
+def config_from_dict(values: dict, where: str = "checkpoint") -> Config:
+    config = Config()
+    _apply(config, values, where)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Cross-field checks that a single field's type cannot express."""
+    mix, train = config.method.mix, config.train
+    checks = [
+        (config.method.queue_size >= 1, "method.queue_size must be >= 1"),
+        (0 <= config.method.momentum < 1, "method.momentum must be in [0, 1)"),
+        (config.method.temperature > 0, "method.temperature must be > 0"),
+        (1 <= mix.min_parts <= mix.max_parts <= 5, "method.mix needs 1 <= min_parts <= max_parts <= 5"),
+        (1 <= mix.min_frames <= mix.max_frames, "method.mix needs 1 <= min_frames <= max_frames"),
+        (mix.repeats >= 1, "method.mix.repeats must be >= 1"),
+        (train.epochs >= 1, "train.epochs must be >= 1"),
+        (train.batch_size >= 2, "train.batch_size must be >= 2"),
+        (train.lr > 0, "train.lr must be > 0"),
+        (train.knn_every >= 0, "train.knn_every must be >= 0"),
+        (config.eval.knn_k >= 1, "eval.knn_k must be >= 1"),
+        (config.data.num_workers >= 0, "data.num_workers must be >= 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+__all__ = ["Config", "ConfigError", "load_config", "config_from_dict", "resolve_config_path"]

@@ -1,0 +1,78 @@
+"""Loading pretrained encoders and extracting clean backbone features.
+
+Features are the encoder's pooled output (N, out_channels) on un-augmented sequences in eval mode (the
+reference code ran kNN on test-time-augmented projection-head outputs; we do not).
+
+Example:
+    >>> model = load_pretrained("runs/nw-ucla/checkpoints/last.ckpt")          # doctest: +SKIP
+    >>> features, labels = extract_features(model, loader)                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from ..config import Config, ConfigError, config_from_dict
+from ..methods import METHODS, SkeletonCLR
+from ..runtime import autocast_dtype, resolve_accelerator
+
+
+class CheckpointError(ValueError):
+    """A file is not a usable skelemix checkpoint; the message names it and says why."""
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file, or the run directory holding checkpoints/last.ckpt."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    return path
+
+
+def load_pretrained(path: str | Path, map_location: str = "cpu") -> SkeletonCLR:
+    """The pretraining module saved in a checkpoint (or run directory), in eval mode."""
+    path = checkpoint_path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else 'no detail'})") from None
+    hyper = state.get("hyper_parameters") if isinstance(state, dict) else None
+    if not isinstance(hyper, dict) or "config" not in hyper or "layout" not in hyper:
+        raise CheckpointError(f"{path}: not a skelemix pretraining checkpoint (no config and layout inside)")
+    try:
+        config = config_from_dict(hyper["config"], where=str(path))
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: incompatible config ({error})") from None
+    model = METHODS[config.method.name](config, hyper["layout"])
+    missing, unexpected = model.load_state_dict(state["state_dict"], strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]})")
+    return model.eval()
+
+
+def random_init(config: Config, layout: str, seed: int = 0) -> SkeletonCLR:
+    """The same architecture with fresh weights: the reference every result is compared with."""
+    L.seed_everything(seed, verbose=False)
+    return METHODS[config.method.name](config, layout).eval()
+
+
+@torch.inference_mode()
+def extract_features(model: SkeletonCLR, loader, accelerator: str = "auto", precision: str = "32-true"
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backbone features (N, out_channels) float32 and labels (N,) of every sample of ``loader``."""
+    device = torch.device(resolve_accelerator(accelerator))
+    model = model.to(device).eval()
+    dtype = autocast_dtype(precision)
+    features, labels = [], []
+    for x, y, _ in loader:
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            features.append(model.embed(x.to(device)).float().cpu())
+        labels.append(y)
+    return torch.cat(features), torch.cat(labels)

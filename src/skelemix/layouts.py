@@ -1,0 +1,133 @@
+"""Skeleton layouts as data: joint names, the kinematic tree, the centre joint and the five body parts.
+
+A layout is plain data; everything that depends on the skeleton (the ST-GCN graph, the bone stream,
+SkeleMix's body parts, centring) reads it from here. Adding a layout means adding one entry to
+``LAYOUTS`` and nothing else.
+
+Joint numbers in the tables below are 1-based, as in the datasets' own documentation; the
+``SkeletonLayout`` fields are 0-based.
+
+Example:
+    >>> layout = get_layout("ntu25")
+    >>> layout.num_joints, layout.joint_names[layout.centre]
+    (25, 'spine_shoulder')
+    >>> layout.parents[0]          # spine_base hangs from spine_mid
+    1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BODY_PARTS = ("trunk", "left_arm", "right_arm", "left_leg", "right_leg")
+
+
+@dataclass(frozen=True)
+class SkeletonLayout:
+    """One skeleton convention (0-based joint indices).
+
+    Attributes:
+        name: registry key.
+        joint_names: V names, in the order joints are stored.
+        parents: V parent indices; the centre joint is its own parent.
+        centre: the joint each frame is centred on and the ST-GCN graph's centre.
+        parts: the five SkeleMix body parts, name -> joint indices (together they cover every joint once).
+    """
+
+    name: str
+    joint_names: tuple[str, ...]
+    parents: tuple[int, ...]
+    centre: int
+    parts: dict[str, tuple[int, ...]]
+
+    def __post_init__(self) -> None:
+        v = len(self.joint_names)
+        if len(self.parents) != v:
+            raise ValueError(f"layout {self.name}: {len(self.parents)} parents for {v} joints")
+        if self.parents[self.centre] != self.centre:
+            raise ValueError(f"layout {self.name}: the centre joint must be its own parent")
+        if tuple(self.parts) != BODY_PARTS:
+            raise ValueError(f"layout {self.name}: body parts must be {BODY_PARTS}, got {tuple(self.parts)}")
+        covered = sorted(j for joints in self.parts.values() for j in joints)
+        if covered != list(range(v)):
+            raise ValueError(f"layout {self.name}: body parts must cover each of the {v} joints exactly once")
+        for joint in range(v):  # every joint must reach the centre through its parents
+            seen = set()
+            while joint != self.centre:
+                if joint in seen:
+                    raise ValueError(f"layout {self.name}: the parents contain a cycle")
+                seen.add(joint)
+                joint = self.parents[joint]
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def edges(self) -> list[tuple[int, int]]:
+        """(child, parent) bone pairs, the centre's self-loop excluded."""
+        return [(j, p) for j, p in enumerate(self.parents) if j != p]
+
+
+def _from_one_based(name, joint_names, parents, centre, parts) -> SkeletonLayout:
+    return SkeletonLayout(
+        name=name,
+        joint_names=tuple(joint_names),
+        parents=tuple(p - 1 for p in parents),
+        centre=centre - 1,
+        parts={part: tuple(j - 1 for j in joints) for part, joints in parts.items()},
+    )
+
+
+# Kinect v2 / NTU RGB+D. Left and right are the performer's own, as in the NTU documentation.
+NTU25 = _from_one_based(
+    "ntu25",
+    joint_names=[
+        "spine_base", "spine_mid", "neck", "head",
+        "left_shoulder", "left_elbow", "left_wrist", "left_hand",
+        "right_shoulder", "right_elbow", "right_wrist", "right_hand",
+        "left_hip", "left_knee", "left_ankle", "left_foot",
+        "right_hip", "right_knee", "right_ankle", "right_foot",
+        "spine_shoulder", "left_hand_tip", "left_thumb", "right_hand_tip", "right_thumb",
+    ],
+    parents=[2, 21, 21, 3, 21, 5, 6, 7, 21, 9, 10, 11, 1, 13, 14, 15, 1, 17, 18, 19, 21, 23, 8, 25, 12],
+    centre=21,
+    parts={
+        "trunk": [4, 3, 21, 2, 1],
+        "left_arm": [5, 6, 7, 8, 22, 23],
+        "right_arm": [9, 10, 11, 12, 24, 25],
+        "left_leg": [13, 14, 15, 16],
+        "right_leg": [17, 18, 19, 20],
+    },
+)
+
+# Kinect v1 (NW-UCLA, UTD-MHAD, MSR Action3D).
+KINECT_V1 = _from_one_based(
+    "kinect_v1",
+    joint_names=[
+        "hip_centre", "spine", "shoulder_centre", "head",
+        "left_shoulder", "left_elbow", "left_wrist", "left_hand",
+        "right_shoulder", "right_elbow", "right_wrist", "right_hand",
+        "left_hip", "left_knee", "left_ankle", "left_foot",
+        "right_hip", "right_knee", "right_ankle", "right_foot",
+    ],
+    parents=[2, 3, 3, 3, 3, 5, 6, 7, 3, 9, 10, 11, 1, 13, 14, 15, 1, 17, 18, 19],
+    centre=3,
+    parts={
+        "trunk": [1, 2, 3, 4],
+        "left_arm": [5, 6, 7, 8],
+        "right_arm": [9, 10, 11, 12],
+        "left_leg": [13, 14, 15, 16],
+        "right_leg": [17, 18, 19, 20],
+    },
+)
+
+LAYOUTS: dict[str, SkeletonLayout] = {layout.name: layout for layout in (NTU25, KINECT_V1)}
+
+
+def get_layout(name: str) -> SkeletonLayout:
+    """The registered layout called ``name``; a clear error lists the known ones."""
+    try:
+        return LAYOUTS[name]
+    except KeyError:
+        raise ValueError(f"unknown skeleton layout {name!r}; known layouts: {', '.join(sorted(LAYOUTS))}") from None

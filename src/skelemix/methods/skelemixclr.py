@@ -1,0 +1,45 @@
+"""SkeleMixCLR (Chen et al., 2022): SkeletonCLR plus SkeleMix views and spatio-temporal mask pooling.
+
+For each of R mixes, the query view is mixed (``SkeleMix``), encoded once, and its feature map is pooled
+inside the region (trimmed view p, positive with the partner's key) and outside it (truncated view g,
+positive with its own key). Both are negative with the queue and with each other, the other side detached
+(Eq. 4-5). L = L_info + lambda * sum_R (L_p + L_g) / 2 (Eq. 6-7). R = 1: SkeleMixCLR; R = 3: SkeleMixCLR+.
+The region is drawn from a generator seeded by (seed, global step), so every rank mixes the same region.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..mixing import SkeleMix, mask_pool
+from .moco import info_nce
+from .skeletonclr import SkeletonCLR
+
+
+class SkeleMixCLR(SkeletonCLR):
+    def __init__(self, config, layout):
+        super().__init__(config, layout)
+        mix = self.config.method.mix
+        self.skelemix = SkeleMix(self.layout, mix.min_parts, mix.max_parts, mix.min_frames, mix.max_frames, mix.mode)
+
+    def region_generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + self.global_step)
+
+    def extra_losses(self, query_view, k, negatives):
+        """lambda * sum over R mixes of (L_p + L_g) / 2, and the last mix's pair similarities."""
+        method = self.config.method
+        generator = self.region_generator()
+        mix_losses = []
+        for _ in range(method.mix.repeats):
+            mixed, partner, mask = self.skelemix(query_view, generator)
+            trimmed, truncated = mask_pool(self.encoder.feature_map(mixed), mask)
+            p, g = self.project(trimmed), self.project(truncated)
+            loss_p = info_nce(p, k[partner], negatives, method.temperature, extra_negative=g.detach())
+            loss_g = info_nce(g, k, negatives, method.temperature, extra_negative=p.detach())
+            mix_losses.append((loss_p + loss_g) / 2)
+        loss_mix = torch.stack(mix_losses).sum()
+        with torch.no_grad():
+            logs = {"loss_mix": loss_mix.detach(), "sim/trimmed_key": (p * k[partner]).sum(1).mean().float(),
+                    "sim/truncated_key": (g * k).sum(1).mean().float(),
+                    "sim/trimmed_truncated": (p * g).sum(1).mean().float()}
+        return method.mix.weight * loss_mix, logs

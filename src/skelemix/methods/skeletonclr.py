@@ -1,0 +1,106 @@
+"""SkeletonCLR (Li et al., CVPR 2021): MoCo v2 on skeleton sequences, as a Lightning module.
+
+A batch (N, C, T, V, M) of joint coordinates gets two independent views (Shear, Temporal Crop), each turned
+into the configured stream. The query view goes through the query encoder and projection head, the key view
+through their momentum copies; InfoNCE (Eq. 1) contrasts each query with its key against the queue, and the
+batch's keys (gathered from every rank) enter the queue afterwards.
+
+Example:
+    >>> from skelemix.config import load_config
+    >>> from skelemix.layouts import get_layout
+    >>> model = SkeletonCLR(load_config("skeletonclr_synthetic"), get_layout("ntu25"))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from ..augmentations import ViewAugmentation
+from ..config import Config, config_from_dict
+from ..data.streams import to_stream
+from ..layouts import SkeletonLayout, get_layout
+from ..models import STGCN, ProjectionHead
+from .moco import MemoryQueue, info_nce, momentum_update
+
+
+class SkeletonCLR(L.LightningModule):
+    def __init__(self, config: Config | dict, layout: SkeletonLayout | str):
+        super().__init__()
+        config = config if isinstance(config, Config) else config_from_dict(config)
+        layout = layout if isinstance(layout, SkeletonLayout) else get_layout(layout)
+        # plain types only, so that checkpoints load with weights_only=True
+        self.save_hyperparameters({"config": config.to_dict(), "layout": layout.name})
+        self.config, self.layout = config, layout
+        enc = config.encoder
+        self.encoder = STGCN(layout, hidden_channels=enc.hidden_channels, out_channels=enc.out_channels,
+                             temporal_kernel=enc.temporal_kernel, dropout=enc.dropout)
+        self.projector = ProjectionHead(enc.out_channels, enc.out_channels, enc.projection_dim)
+        # the key side starts as an exact copy and is never trained by gradients
+        self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        self.key_projector = copy.deepcopy(self.projector).requires_grad_(False)
+        self.queue = MemoryQueue(config.method.queue_size, enc.projection_dim)
+        self.augment = ViewAugmentation(config.augment.shear, config.augment.temporal_padding_ratio)
+
+    @property
+    def stream(self) -> str:
+        return self.config.data.stream
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features (N, out_channels) of joint coordinates (N, C, T, V, M): what evaluation uses."""
+        return self.encoder(to_stream(x, self.stream, self.layout))
+
+    def project(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(N, out_channels) -> L2-normalised (N, projection_dim)."""
+        return F.normalize(self.projector(pooled), dim=1)
+
+    @torch.no_grad()
+    def keys(self, view: torch.Tensor) -> torch.Tensor:
+        """Normalised keys (N, projection_dim) of a stream-converted view from the momentum encoder."""
+        momentum_update(self.key_encoder, self.encoder, self.config.method.momentum)
+        momentum_update(self.key_projector, self.projector, self.config.method.momentum)
+        return F.normalize(self.key_projector(self.key_encoder(view)), dim=1)
+
+    def contrastive_losses(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """x: (N, C, T, V, M) -> (loss, values to log, keys (N, D) for the queue)."""
+        query_view = to_stream(self.augment(x), self.stream, self.layout)
+        key_view = to_stream(self.augment(x), self.stream, self.layout)
+        q = self.project(self.encoder(query_view))
+        k = self.keys(key_view)
+        # a snapshot: the queue is updated in place before backward, and the logits' gradient needs it
+        negatives = self.queue.keys.clone()
+        loss_info = info_nce(q, k, negatives, self.config.method.temperature)
+        loss_extra, extra_logs = self.extra_losses(query_view, k, negatives)
+        logs = {"loss_info": loss_info.detach(), **self.pair_similarities(q, k, negatives), **extra_logs}
+        return loss_info + loss_extra, logs, k
+
+    def extra_losses(self, query_view: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor
+                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Terms a subclass adds to InfoNCE, given the stream-converted query view, keys and queue; none here."""
+        return torch.zeros((), device=k.device), {}
+
+    @staticmethod
+    def pair_similarities(q: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mean cosine similarity of query-key and query-queue pairs (Fig. 4)."""
+        with torch.no_grad():
+            return {"sim/query_key": (q * k).sum(1).mean().float(), "sim/query_queue": (q.float() @ negatives.T).mean()}
+
+    def training_step(self, batch, batch_index):
+        x = batch[0]
+        loss, logs, keys = self.contrastive_losses(x)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss {loss.item()} at step {self.global_step}")
+        self.queue.enqueue(self.all_gather(keys).reshape(-1, keys.shape[-1]) if self.trainer.world_size > 1 else keys)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x))
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=False, on_epoch=True, batch_size=len(x))
+        return loss
+
+    def configure_optimizers(self):
+        train = self.config.train
+        optimizer = torch.optim.SGD(self.parameters(), lr=train.lr, momentum=train.momentum,
+                                    weight_decay=train.weight_decay)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, train.lr_milestones, train.lr_gamma)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -1,0 +1,102 @@
+"""ST-GCN encoder at a quarter of the usual width, as in SkeletonCLR / SkeleMixCLR.
+
+Input x: (N, C=3, T, V, M). ``forward`` returns pooled features (N, out_channels); ``feature_map``
+returns (N, M, out_channels, T', V) with T' = T / 4 (temporal stride 2 at the 5th and 8th block),
+the map SkeleMixCLR's mask pooling needs. Defaults: 16 hidden channels, blocks
+16,16,16,16,32,32,32,64,64,256, temporal kernel 9, spatial partitions, learnable edge importance,
+data BatchNorm over V*C channels, dropout 0.5 in blocks 2-10 (the reference configuration).
+
+Example:
+    >>> import torch
+    >>> from skelemix.layouts import get_layout
+    >>> encoder = STGCN(get_layout("ntu25"))
+    >>> encoder(torch.randn(2, 3, 64, 25, 2)).shape
+    torch.Size([2, 256])
+    >>> encoder.feature_map(torch.randn(2, 3, 64, 25, 2)).shape
+    torch.Size([2, 2, 256, 16, 25])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..graph import spatial_adjacency
+from ..layouts import SkeletonLayout
+
+TEMPORAL_DOWNSAMPLING = 4
+
+
+class GraphTemporalBlock(nn.Module):
+    """One ST-GCN block: graph convolution over the partitions, then a temporal convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int, num_partitions: int, num_joints: int,
+                 temporal_kernel: int, stride: int, dropout: float, residual: bool):
+        super().__init__()
+        self.out_channels = out_channels
+        self.graph_conv = nn.Conv2d(in_channels, out_channels * num_partitions, kernel_size=1)
+        self.edge_importance = nn.Parameter(torch.ones(num_partitions, num_joints, num_joints))
+        self.temporal = nn.Sequential(
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, (temporal_kernel, 1), (stride, 1), ((temporal_kernel - 1) // 2, 0)),
+            nn.BatchNorm2d(out_channels),
+            nn.Dropout(dropout, inplace=True),
+        )
+        if not residual:
+            self.residual = None
+        elif in_channels == out_channels and stride == 1:
+            self.residual = nn.Identity()
+        else:
+            self.residual = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1)),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        # x: (B, C_in, T, V) -> (B, C_out, T / stride, V)
+        b, _, t, v = x.shape
+        y = self.graph_conv(x).view(b, -1, self.out_channels, t, v)  # (B, K, C_out, T, V)
+        y = torch.einsum("bkctv,kvw->bctw", y, adjacency * self.edge_importance)
+        y = self.temporal(y)
+        if self.residual is not None:
+            y = y + self.residual(x)
+        return torch.relu(y)
+
+
+class STGCN(nn.Module):
+    """Spatial-temporal graph convolutional encoder (Yan et al., 2018) for one skeleton layout."""
+
+    def __init__(self, layout: SkeletonLayout, in_channels: int = 3, hidden_channels: int = 16,
+                 out_channels: int = 256, temporal_kernel: int = 9, dropout: float = 0.5):
+        super().__init__()
+        adjacency = torch.from_numpy(spatial_adjacency(layout))
+        self.register_buffer("adjacency", adjacency)
+        k, v = adjacency.shape[0], adjacency.shape[1]
+        self.data_bn = nn.BatchNorm1d(in_channels * v)
+        h = hidden_channels
+        # (in, out, stride) of the ten blocks
+        plan = [(in_channels, h, 1), (h, h, 1), (h, h, 1), (h, h, 1), (h, 2 * h, 2), (2 * h, 2 * h, 1),
+                (2 * h, 2 * h, 1), (2 * h, 4 * h, 2), (4 * h, 4 * h, 1), (4 * h, out_channels, 1)]
+        self.blocks = nn.ModuleList(
+            GraphTemporalBlock(c_in, c_out, k, v, temporal_kernel, stride,
+                               dropout=0.0 if i == 0 else dropout, residual=i > 0)
+            for i, (c_in, c_out, stride) in enumerate(plan)
+        )
+        self.out_channels = out_channels
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, T, V, M) -> (N, M, out_channels, T / 4, V)."""
+        n, c, t, v, m = x.shape
+        if t % TEMPORAL_DOWNSAMPLING:
+            raise ValueError(f"the number of frames must be a multiple of {TEMPORAL_DOWNSAMPLING}, got {t}")
+        x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)
+        x = self.data_bn(x)
+        x = x.view(n * m, v, c, t).permute(0, 2, 3, 1).contiguous()  # (N*M, C, T, V)
+        for block in self.blocks:
+            x = block(x, self.adjacency)
+        return x.view(n, m, *x.shape[1:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, T, V, M) -> (N, out_channels): average over T', V and persons."""
+        return self.feature_map(x).mean(dim=(1, 3, 4))

@@ -1,0 +1,75 @@
+"""Where and in which precision to run: the ``auto`` choices, explained.
+
+``resolve_precision("auto", accelerator)`` picks bfloat16 autocast ("bf16-mixed") only where it is fast:
+a CUDA GPU that supports bf16, or a CPU with AMX-BF16 or AVX512-BF16; everywhere else float32 ("32-true").
+On a CPU without those instructions a bf16 matmul can run hundreds of times slower than fp32, so asking
+for bf16 there warns.
+
+Example:
+    >>> resolve_precision("32", "cpu")
+    '32-true'
+"""
+
+from __future__ import annotations
+
+import platform
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+FAST_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where that file does not exist)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        return frozenset()
+    for line in cpuinfo.read_text().splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine()
+
+
+def resolve_accelerator(accelerator: str) -> str:
+    if accelerator == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if accelerator == "gpu":
+        return "cuda"
+    return accelerator
+
+
+def bf16_is_fast(accelerator: str) -> bool:
+    if resolve_accelerator(accelerator) == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return any(flag in cpu_flags() for flag in FAST_BF16_CPU_FLAGS)
+
+
+def resolve_precision(precision: str, accelerator: str = "auto") -> str:
+    """'auto' | '32' | 'bf16' -> a Lightning precision string."""
+    if precision == "32":
+        return "32-true"
+    if precision == "bf16":
+        if not bf16_is_fast(accelerator):
+            warnings.warn("bf16 was requested but this device lacks fast bfloat16 (no CUDA bf16, AMX-BF16 or "
+                          "AVX512-BF16): expect it to be much slower than float32", stacklevel=2)
+        return "bf16-mixed"
+    if precision == "auto":
+        return "bf16-mixed" if bf16_is_fast(accelerator) else "32-true"
+    raise ValueError(f"precision must be auto, 32 or bf16, got {precision!r}")
+
+
+def autocast_dtype(lightning_precision: str) -> torch.dtype | None:
+    return torch.bfloat16 if lightning_precision.startswith("bf16") else None

@@ -1,0 +1,107 @@
+"""ST-GCN shapes, the spatial-partition graph, streams and augmentations."""
+
+import pytest
+import torch
+
+from skelemix.augmentations import Shear, TemporalCrop
+from skelemix.data.streams import to_stream
+from skelemix.graph import spatial_adjacency
+from skelemix.layouts import LAYOUTS, get_layout
+from skelemix.models import STGCN, ProjectionHead
+
+NTU = get_layout("ntu25")
+
+
+@pytest.mark.parametrize("persons", [1, 2])
+def test_encoder_output_shapes(persons):
+    encoder = STGCN(NTU)
+    x = torch.randn(3, 3, 64, 25, persons)
+    assert encoder(x).shape == (3, 256)
+    assert encoder.feature_map(x).shape == (3, persons, 256, 16, 25)
+    assert ProjectionHead()(encoder(x)).shape == (3, 128)
+
+
+def test_encoder_pools_over_time_joints_and_persons():
+    encoder = STGCN(get_layout("kinect_v1")).eval()
+    x = torch.randn(2, 3, 32, 20, 2)
+    assert torch.allclose(encoder(x), encoder.feature_map(x).mean(dim=(1, 3, 4)))
+
+
+def test_encoder_has_the_quarter_width_block_plan():
+    encoder = STGCN(NTU)
+    widths = [block.out_channels for block in encoder.blocks]
+    strides = [block.temporal[2].stride[0] for block in encoder.blocks]
+    assert widths == [16, 16, 16, 16, 32, 32, 32, 64, 64, 256]
+    assert strides == [1, 1, 1, 1, 2, 1, 1, 2, 1, 1]
+    assert all(block.temporal[2].kernel_size == (9, 1) for block in encoder.blocks)
+
+
+def test_frames_must_divide_by_four():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        STGCN(NTU).feature_map(torch.randn(2, 3, 30, 25, 1))
+
+
+def test_spatial_partitions_by_hand_for_the_left_elbow():
+    a = spatial_adjacency(NTU)
+    shoulder, elbow, wrist = 4, 5, 6  # 0-based NTU joints 5, 6, 7
+    # the elbow has two neighbours plus itself: every entry of its column is 1/3
+    assert a[0, elbow, elbow] == pytest.approx(1 / 3)
+    assert a[1, wrist, elbow] == pytest.approx(1 / 3)  # from the wrist, farther from the centre: inward
+    assert a[2, shoulder, elbow] == pytest.approx(1 / 3)  # from the shoulder, closer: outward
+    assert a[:, :, elbow].sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_every_column_of_the_graph_sums_to_one(name):
+    layout = LAYOUTS[name]
+    a = spatial_adjacency(layout)
+    assert a.shape == (3, layout.num_joints, layout.num_joints)
+    assert torch.allclose(torch.from_numpy(a.sum(axis=(0, 1))), torch.ones(layout.num_joints))
+
+
+def test_layouts_match_the_issue_body_parts():
+    one_based = {part: sorted(j + 1 for j in joints) for part, joints in NTU.parts.items()}
+    assert one_based["trunk"] == [1, 2, 3, 4, 21]
+    assert sorted([one_based["left_arm"], one_based["right_arm"]]) == [[5, 6, 7, 8, 22, 23], [9, 10, 11, 12, 24, 25]]
+    assert sorted([one_based["left_leg"], one_based["right_leg"]]) == [[13, 14, 15, 16], [17, 18, 19, 20]]
+    assert NTU.centre == 20 and get_layout("kinect_v1").num_joints == 20
+
+
+def test_unknown_layout_names_the_known_ones():
+    with pytest.raises(ValueError, match="kinect_v1, ntu25"):
+        get_layout("coco17")
+
+
+def test_motion_and_bone_streams_by_hand():
+    x = torch.zeros(1, 3, 3, 25, 1)
+    x[0, 0, :, 4, 0] = torch.tensor([1.0, 3.0, 6.0])  # left shoulder x over three frames
+    x[0, 0, :, 20, 0] = 0.5  # spine shoulder, the shoulder's parent and the centre
+    motion = to_stream(x, "motion", NTU)
+    assert motion[0, 0, :, 4, 0].tolist() == [2.0, 3.0, 0.0]
+    bone = to_stream(x, "bone", NTU)
+    assert bone[0, 0, :, 4, 0].tolist() == [0.5, 2.5, 5.5]
+    assert bone[0, :, :, 20].abs().sum() == 0  # the centre's bone is zero
+    assert torch.equal(to_stream(x, "joint", NTU), x)
+    with pytest.raises(ValueError, match="stream"):
+        to_stream(x, "velocity", NTU)
+
+
+def test_shear_is_a_per_sample_linear_map_with_unit_diagonal():
+    x = torch.zeros(4, 3, 2, 1, 1)
+    x[:, 0] = 1.0  # the unit x vector: its image is the first column of the shear matrix
+    y = Shear(0.5)(x)[:, :, 0, 0, 0]
+    assert torch.allclose(y[:, 0], torch.ones(4))
+    assert (y[:, 1:].abs() <= 0.5).all() and not torch.allclose(y[0], y[1])
+
+
+def test_temporal_crop_takes_a_window_of_the_mirror_padded_sequence():
+    t = 12  # pad 2 frames: [1, 0, 0..11, 11, 10]
+    x = torch.arange(t, dtype=torch.float32).view(1, 1, t, 1, 1).repeat(50, 3, 1, 2, 1)
+    y = TemporalCrop(6)(x)[:, 0, :, 0, 0]
+    padded = torch.tensor([1.0, 0.0, *range(t), 11.0, 10.0])
+    starts = set()
+    for row in y:
+        start = [s for s in range(5) if torch.equal(row, padded[s:s + t])]
+        assert len(start) == 1
+        starts.add(start[0])
+    assert starts == {0, 1, 2, 3, 4}

@@ -1,0 +1,88 @@
+"""InfoNCE (Eq. 1), the trimmed/truncated losses (Eq. 4-5) and their combination (Eq. 6-7)."""
+
+import math
+
+import pytest
+import torch
+
+from skelemix.methods.moco import info_nce
+
+
+def test_info_nce_matches_hand_computation():
+    # two samples in 2-D; the queue holds two unit vectors
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    k = torch.tensor([[0.6, 0.8], [0.0, 1.0]])
+    queue = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    t = 0.2
+    # sample 1: positive 0.6, negatives 1.0 and -1.0; sample 2: positive 1.0, negatives 0 and 0
+    l1 = -math.log(math.exp(0.6 / t) / (math.exp(0.6 / t) + math.exp(1.0 / t) + math.exp(-1.0 / t)))
+    l2 = -math.log(math.exp(1.0 / t) / (math.exp(1.0 / t) + 2 * math.exp(0.0)))
+    assert info_nce(q, k, queue, t).item() == pytest.approx((l1 + l2) / 2, rel=1e-6)
+
+
+def test_extra_negative_is_one_more_term_per_sample():
+    p = torch.tensor([[1.0, 0.0]])
+    partner_key = torch.tensor([[0.8, 0.6]])
+    g = torch.tensor([[0.0, 1.0]])
+    queue = torch.tensor([[0.0, -1.0]])
+    t = 0.5
+    expected = -math.log(math.exp(0.8 / t) / (math.exp(0.8 / t) + math.exp(0.0 / t) + math.exp(0.0 / t)))
+    assert info_nce(p, partner_key, queue, t, extra_negative=g).item() == pytest.approx(expected, rel=1e-6)
+    # a truncated view that resembles p is a harder negative: the loss grows
+    harder = info_nce(p, partner_key, queue, t, extra_negative=torch.tensor([[1.0, 0.0]]))
+    expected_harder = -math.log(math.exp(1.6) / (math.exp(1.6) + math.exp(2.0) + 1.0))
+    assert harder.item() == pytest.approx(expected_harder, rel=1e-6)
+
+
+def test_no_gradient_reaches_the_detached_side_of_the_pair():
+    p = torch.nn.functional.normalize(torch.randn(4, 8), dim=1).requires_grad_()
+    g = torch.nn.functional.normalize(torch.randn(4, 8), dim=1).requires_grad_()
+    keys = torch.nn.functional.normalize(torch.randn(4, 8), dim=1)
+    queue = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+    partner = torch.tensor([1, 2, 3, 0])
+    loss_p = info_nce(p, keys[partner], queue, 0.2, extra_negative=g.detach())
+    loss_g = info_nce(g, keys, queue, 0.2, extra_negative=p.detach())
+    ((loss_p + loss_g) / 2).backward()
+    grad_p_total, grad_g_total = p.grad.clone(), g.grad.clone()
+    # p's gradient comes from L_p alone, g's from L_g alone
+    p.grad = g.grad = None
+    info_nce(p, keys[partner], queue, 0.2, extra_negative=g.detach()).div(2).backward()
+    assert g.grad is None
+    assert torch.allclose(p.grad, grad_p_total)
+    p.grad = None
+    info_nce(g, keys, queue, 0.2, extra_negative=p.detach()).div(2).backward()
+    assert p.grad is None
+    assert torch.allclose(g.grad, grad_g_total)
+
+
+def _tiny_config(**method):
+    from skelemix.config import load_config
+
+    overrides = ["encoder.hidden_channels=4", "encoder.out_channels=16", "encoder.projection_dim=8",
+                 "encoder.dropout=0.0", "method.queue_size=32", "method.mix.min_frames=1", "method.mix.max_frames=2"]
+    return load_config([], overrides + [f"method.{k}={v}" for k, v in method.items()])
+
+
+def _total_loss(config, x):
+    from skelemix.methods import METHODS
+
+    torch.manual_seed(0)
+    model = METHODS[config.method.name](config, "ntu25")
+    torch.manual_seed(1)  # the same views, partners and keys for every config
+    loss, logs, _ = model.contrastive_losses(x)
+    return loss.item(), logs
+
+
+def test_total_loss_is_info_plus_lambda_times_sum_over_mixes():
+    """Eq. 6-7: L = L_info + lambda * sum_R (L_p + L_g) / 2, checked by varying lambda and R."""
+    x = torch.randn(6, 3, 16, 25, 1)
+    info_only, _ = _total_loss(_tiny_config(name="skeletonclr"), x)
+    one, logs_one = _total_loss(_tiny_config(**{"mix.weight": 1.0}), x)
+    half, _ = _total_loss(_tiny_config(**{"mix.weight": 0.5}), x)
+    three, logs_three = _total_loss(_tiny_config(**{"mix.repeats": 3}), x)
+    assert logs_one["loss_info"].item() == pytest.approx(info_only, rel=1e-5)
+    assert one == pytest.approx(info_only + logs_one["loss_mix"].item(), rel=1e-5)
+    assert half == pytest.approx(info_only + 0.5 * logs_one["loss_mix"].item(), rel=1e-5)
+    # three independent mixes: their sum, about three times one mix (each term is near log(K + 2))
+    assert three == pytest.approx(info_only + logs_three["loss_mix"].item(), rel=1e-5)
+    assert logs_three["loss_mix"].item() == pytest.approx(3 * logs_one["loss_mix"].item(), rel=0.15)

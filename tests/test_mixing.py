@@ -1,0 +1,80 @@
+"""SkeleMix regions and partners for every mode, and spatio-temporal mask pooling."""
+
+from itertools import combinations
+
+import pytest
+import torch
+
+from skelemix.layouts import get_layout
+from skelemix.mixing import SkeleMix, mask_pool
+
+NTU = get_layout("ntu25")
+PART_OF = {j: part for part, joints in NTU.parts.items() for j in joints}
+
+
+def _region(mask: torch.Tensor) -> tuple[list[int], list[int]]:
+    frames = mask.any(dim=1).nonzero().flatten().tolist()
+    joints = mask.any(dim=0).nonzero().flatten().tolist()
+    return frames, joints
+
+
+def test_mask_pool_averages_inside_and_outside_by_hand():
+    # N=1, M=2, C=1, T'=2, V=3; the mask covers (t=0, v=0) and (t=1, v=2)
+    feature_map = torch.tensor([[[[[9.0, 2.0, 3.0], [4.0, 5.0, 6.0]]], [[[10.0, 20.0, 30.0], [40.0, 50.0, 60.0]]]]])
+    mask = torch.tensor([[True, False, False], [False, False, True]])
+    trimmed, truncated = mask_pool(feature_map, mask)
+    # person 1: inside (9 + 6) / 2 = 7.5, outside (2 + 3 + 4 + 5) / 4 = 3.5; person 2: (10 + 60) / 2 and 140 / 4
+    assert trimmed.tolist() == [[(7.5 + 35.0) / 2]]  # then the mean over the two persons
+    assert truncated.tolist() == [[(3.5 + 35.0) / 2]]
+
+
+@pytest.mark.parametrize("mode", ["swap", "zeros", "gaussian", "random"])
+def test_region_is_one_span_of_frames_and_joints_shared_by_the_batch(mode):
+    mix = SkeleMix(NTU, mode=mode)
+    x = torch.randn(6, 3, 64, 25, 2)
+    for trial in range(20):
+        mixed, partner, mask = mix(x, torch.Generator().manual_seed(trial))
+        assert mask.shape == (16, 25)
+        frames, joints = _region(mask)
+        assert 7 <= len(frames) <= 11 and frames == list(range(frames[0], frames[-1] + 1))
+        assert mask[frames][:, joints].all()  # a full rectangle: every chosen joint in every chosen frame
+        parts = {PART_OF[j] for j in joints}
+        if mode == "random":  # as many joints as 2 or 3 body parts hold, drawn one by one
+            sizes = {sum(len(NTU.parts[p]) for p in c) for r in (2, 3) for c in combinations(NTU.parts, r)}
+            assert len(joints) in sizes
+        else:
+            assert 2 <= len(parts) <= 3 and sorted(joints) == sorted(j for p in parts for j in NTU.parts[p])
+        # the input region is 4 frames per feature frame, the same for every sample
+        input_mask = mask.repeat_interleave(4, dim=0)[None, None, :, :, None].expand_as(x)
+        assert torch.equal(mixed[~input_mask], x[~input_mask])  # outside: untouched
+        inside = mixed[input_mask].view(6, 3, -1, 2)
+        if mode in ("swap", "random"):
+            assert torch.equal(inside, x[partner][input_mask].view(6, 3, -1, 2))
+        elif mode == "zeros":
+            assert torch.equal(inside, torch.zeros_like(inside))
+        else:
+            assert not torch.equal(inside, x[input_mask].view(6, 3, -1, 2))
+            assert abs(inside.std().item() - 1.0) < 0.2
+
+
+def test_partner_is_never_the_sample_itself():
+    mix = SkeleMix(NTU)
+    for n in (2, 3, 7, 32):
+        for _ in range(20):
+            _, partner, _ = mix(torch.randn(n, 3, 64, 25, 1))
+            assert (partner != torch.arange(n)).all()
+            assert sorted(partner.tolist()) == list(range(n))  # everyone gives exactly one region
+
+
+def test_same_generator_seed_gives_the_same_region_whatever_the_batch():
+    mix = SkeleMix(NTU)
+    _, _, a = mix(torch.randn(4, 3, 64, 25, 1), torch.Generator().manual_seed(5))
+    _, _, b = mix(torch.randn(9, 3, 64, 25, 2), torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+
+
+def test_region_span_too_long_for_the_sequence_is_a_clear_error():
+    with pytest.raises(ValueError, match="feature frames"):
+        SkeleMix(NTU)(torch.randn(4, 3, 32, 25, 1))  # 8 feature frames < 11
+    with pytest.raises(ValueError, match="mode"):
+        SkeleMix(NTU, mode="cutout")
