@@ -156,9 +156,8 @@ def main() -> None:
 
     try:
         code = app(standalone_mode=False)
-    except (ConfigError, DatasetError, CheckpointError, FileExistsError, FileNotFoundError, OSError,
-            ValueError) as error:
-        typer.echo(f"skelemix: error: {error}", err=True)
+    except (ConfigError, DatasetError, CheckpointError, OSError, ValueError, FloatingPointError) as error:
+        typer.echo(f"skelemix: error: {error}".replace("\n", " "), err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("skelemix: interrupted", err=True)

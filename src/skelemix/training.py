@@ -84,7 +84,9 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True) -> Path
         max_epochs=train.epochs, accelerator=train.accelerator, devices=train.devices, precision=precision,
         default_root_dir=run_dir, log_every_n_steps=min(train.log_every_n_steps, len(loader)),
         logger=[CSVLogger(run_dir, name="logs", version=""), TensorBoardLogger(run_dir, name="logs", version="")],
-        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
+        # one checkpoint, overwritten at every epoch's end: what evaluation and resuming read
+        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
+                                   enable_version_counter=False),
                    LearningRateMonitor(), KnnMonitor(prepared, config, train.knn_every)],
         enable_progress_bar=progress, enable_model_summary=progress,
     )

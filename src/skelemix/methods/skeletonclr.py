@@ -92,7 +92,8 @@ class SkeletonCLR(L.LightningModule):
         x = batch[0]
         loss, logs, keys = self.contrastive_losses(x)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss {loss.item()} at step {self.global_step}")
+            raise FloatingPointError(f"non-finite loss {loss.item()} at step {self.global_step}; "
+                                     "try a lower train.lr or train.precision=32")
         self.queue.enqueue(self.all_gather(keys).reshape(-1, keys.shape[-1]) if self.trainer.world_size > 1 else keys)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x))
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=False, on_epoch=True, batch_size=len(x))
@@ -100,7 +101,7 @@ class SkeletonCLR(L.LightningModule):
 
     def configure_optimizers(self):
         train = self.config.train
-        optimizer = torch.optim.SGD(self.parameters(), lr=train.lr, momentum=train.momentum,
-                                    weight_decay=train.weight_decay)
+        trainable = [p for p in self.parameters() if p.requires_grad]  # not the momentum-updated key side
+        optimizer = torch.optim.SGD(trainable, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, train.lr_milestones, train.lr_gamma)
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
