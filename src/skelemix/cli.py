@@ -11,7 +11,8 @@ import typer
 import yaml
 
 app = typer.Typer(help="Self-supervised skeleton action recognition: SkeletonCLR, SkeleMixCLR, SkeleMixCLR+.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
+                  no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 prepare_app = typer.Typer(help="Convert a dataset into the prepared format.", no_args_is_help=True)
 evaluate_app = typer.Typer(help="Evaluate a pretrained encoder with a protocol of the field.", no_args_is_help=True)
 app.add_typer(prepare_app, name="prepare")
