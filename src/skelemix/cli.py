@@ -15,8 +15,11 @@ app = typer.Typer(help="Self-supervised skeleton action recognition: SkeletonCLR
                   context_settings={"help_option_names": ["-h", "--help"]})
 prepare_app = typer.Typer(help="Convert a dataset into the prepared format.", no_args_is_help=True)
 evaluate_app = typer.Typer(help="Evaluate a pretrained encoder with a protocol of the field.", no_args_is_help=True)
+benchmark_app = typer.Typer(help="Measure speed and memory (figures as ratios to this machine's own matmul speed).",
+                            no_args_is_help=True)
 app.add_typer(prepare_app, name="prepare")
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(benchmark_app, name="benchmark")
 
 ConfigArgs = Annotated[list[str], typer.Argument(
     help="Built-in config names or YAML paths, composed in order, then key.sub=value overrides.",
@@ -148,6 +151,33 @@ def demo_command(
     from .demo import run_demo
 
     run_demo(out_dir, epochs=epochs, echo=typer.echo)
+
+
+@benchmark_app.command("pretrain")
+def benchmark_pretrain_command(
+    method: Annotated[str, typer.Option(help="skeletonclr | skelemixclr | skelemixclr+.")] = "skelemixclr+",
+    batch_size: Annotated[int, typer.Option(help="Samples per step.")] = 128,
+    frames: Annotated[int, typer.Option(help="Frames per sequence.")] = 64,
+    persons: Annotated[int, typer.Option(help="Persons per sequence.")] = 2,
+    precision: Annotated[str, typer.Option(help="32 | bf16 | auto.")] = "32",
+    steps: Annotated[int, typer.Option(help="Timed steps, after one untimed warm-up step.")] = 3,
+    queue_size: Annotated[int, typer.Option(help="Queue length K.")] = 32768,
+    as_json: JsonOpt = False,
+):
+    """Time full SkeletonCLR / SkeleMixCLR(+) training steps on in-memory data of the given shape."""
+    from .benchmark import benchmark_pretrain
+
+    r = benchmark_pretrain(method, batch_size, frames, persons, precision, steps, queue_size=queue_size)
+    if as_json:
+        typer.echo(json.dumps(r, indent=2))
+        return
+    rate = r["samples_per_s"]
+    typer.echo(f"{r['method']} batch {r['batch_size']} x {r['frames']} frames x {r['persons']} persons, "
+               f"{r['precision']}, {r['threads']} threads on {r['cpu']}")
+    typer.echo(f"  {rate['median']:.2f} samples/s (min {rate['min']:.2f}, max {rate['max']:.2f}), "
+               f"{r['seconds_per_step']:.2f} s/step, peak RSS {r['peak_rss_gb']:.2f} GB")
+    typer.echo(f"  {r['gflop_per_step']:.0f} GFLOP/step -> {r['achieved_gflops']:.1f} GFLOP/s; fp32 matmul "
+               f"{r['matmul_fp32_gflops']:.1f} GFLOP/s; efficiency {r['efficiency']:.2f}")
 
 
 def main() -> None:
