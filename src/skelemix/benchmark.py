@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .config import load_config
 from .layouts import get_layout
 from .methods import METHODS
-from .runtime import autocast_dtype, cpu_flags, cpu_model, resolve_precision
+from .runtime import autocast, cpu_flags, cpu_model, resolve_precision
 
 METHOD_CONFIGS = {"skeletonclr": "skeletonclr", "skelemixclr": "skelemixclr", "skelemixclr+": "skelemixclr_plus"}
 
@@ -50,14 +50,14 @@ def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, fram
         raise ValueError("need steps >= 1 and warmup >= 0")
     config = load_config([METHOD_CONFIGS[method]], [f"method.queue_size={queue_size}", f"train.precision={precision}"])
     lightning_precision = resolve_precision(precision, "cpu")
-    dtype = autocast_dtype(lightning_precision)
+    skeleton = get_layout(layout)
     torch.manual_seed(0)
-    model = METHODS[config.method.name](config, get_layout(layout)).train()
+    model = METHODS[config.method.name](config, skeleton).train()
     optimizer = model.configure_optimizers()["optimizer"]
-    x = torch.randn(batch_size, 3, frames, get_layout(layout).num_joints, persons)
+    x = torch.randn(batch_size, 3, frames, skeleton.num_joints, persons)
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+        with autocast("cpu", lightning_precision):
             loss, _, keys = model.contrastive_losses(x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -71,5 +71,7 @@ def resolve_precision(precision: str, accelerator: str = "auto") -> str:
     raise ValueError(f"precision must be auto, 32 or bf16, got {precision!r}")
 
 
-def autocast_dtype(lightning_precision: str) -> torch.dtype | None:
-    return torch.bfloat16 if lightning_precision.startswith("bf16") else None
+def autocast(device_type: str, lightning_precision: str) -> torch.autocast:
+    """The autocast context outside Lightning's loop: bfloat16 for "bf16-mixed", disabled otherwise."""
+    bf16 = lightning_precision.startswith("bf16")
+    return torch.autocast(device_type, dtype=torch.bfloat16 if bf16 else torch.float32, enabled=bf16)

@@ -17,7 +17,7 @@ import torch
 
 from ..config import Config, ConfigError, config_from_dict
 from ..methods import METHODS, SkeletonCLR
-from ..runtime import autocast_dtype, resolve_accelerator
+from ..runtime import autocast, resolve_accelerator
 
 
 class CheckpointError(ValueError):
@@ -69,10 +69,9 @@ def extract_features(model: SkeletonCLR, loader, accelerator: str = "auto", prec
     """Backbone features (N, out_channels) float32 and labels (N,) of every sample of ``loader``."""
     device = torch.device(resolve_accelerator(accelerator))
     model = model.to(device).eval()
-    dtype = autocast_dtype(precision)
     features, labels = [], []
     for x, y, _ in loader:
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        with autocast(device.type, precision):
             features.append(model.embed(x.to(device)).float().cpu())
         labels.append(y)
     return torch.cat(features), torch.cat(labels)
