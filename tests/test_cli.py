@@ -35,3 +35,10 @@ def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path):
     fake.write_bytes(b"\x00garbage" * 10)
     result = run("evaluate", "linear", str(fake))
     assert result.returncode == 1 and str(fake) in result.stderr and "not a readable checkpoint" in result.stderr
+
+
+def test_usage_errors_print_click_s_message_and_exit_2(tmp_path):
+    for args, message in ((("prepare", "ntu60"), "Missing argument"),
+                          (("prepare", "numpy", "x.npz", "out", "--train-subjects", "1,x"), "comma-separated integers")):
+        result = run(*args, cwd=tmp_path)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr

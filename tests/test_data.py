@@ -8,8 +8,10 @@ import pytest
 
 from skelemix.data import DatasetError, PreparedDataset, prepare_nw_ucla, prepare_synthetic
 from skelemix.data.nw_ucla import read_nw_ucla_file
-from skelemix.data.preprocess import preprocess, resize_frames
+from skelemix.data.preprocess import Preprocessing, preprocess, resize_frames
 from skelemix.layouts import get_layout
+
+NTU = get_layout("ntu25")
 
 
 def test_resize_interpolates_linearly_and_keeps_the_ends():
@@ -22,22 +24,65 @@ def test_resize_interpolates_linearly_and_keeps_the_ends():
 
 
 def test_preprocess_centres_every_frame_and_leaves_absent_bodies_zero():
-    bodies = np.zeros((2, 2, 3, 3))  # M=2, T=2, V=3
-    bodies[0, :, 1] = [[1, 2, 3], [2, 2, 2]]  # centre joint 1 moves
+    bodies = np.zeros((2, 2, 25, 3))  # M=2, T=2
+    bodies[0, :, NTU.centre] = [[1, 2, 3], [2, 2, 2]]  # the centre joint moves
     bodies[0, :, 0] = [[2, 2, 3], [2, 3, 2]]
-    out = preprocess(bodies, centre_joint=1, frames=2, persons=2)
-    assert out.shape == (3, 2, 3, 2)
+    plain = Preprocessing(frames=2, rotate=False, persons=2)
+    out = preprocess(bodies, NTU, plain)
+    assert out.shape == (3, 2, 25, 2)
     assert out[:, 0, 0, 0].tolist() == [1, 0, 0] and out[:, 1, 0, 0].tolist() == [0, 1, 0]
     assert not out[..., 1].any()  # the second body is absent
-    first = preprocess(bodies, centre_joint=1, frames=2, persons=1, centring="first_frame")
-    assert first[:, 1, 1, 0].tolist() == [1, 0, -1]  # the centre's own motion stays
+    first = preprocess(bodies, NTU, Preprocessing(frames=2, centring="first_frame", rotate=False, persons=1))
+    assert first[:, 1, NTU.centre, 0].tolist() == [1, 0, -1]  # the centre's own motion stays
     with pytest.raises(ValueError, match="NaN"):
-        preprocess(np.full((1, 2, 3, 3), np.nan), 1, 2, 1)
+        preprocess(np.full((1, 2, 25, 3), np.nan), NTU, plain)
+    with pytest.raises(ValueError, match="20 joints, but layout ntu25 has 25"):
+        preprocess(np.ones((1, 2, 20, 3)), NTU, plain)
+    with pytest.raises(ValueError, match="no frames with a skeleton"):
+        preprocess(np.zeros((1, 3, 25, 3)), NTU, plain)
+
+
+def test_centring_follows_the_second_body_where_the_first_is_absent_and_empty_frames_go():
+    bodies = np.zeros((2, 4, 25, 3))
+    bodies[0, 0] = 1.0
+    bodies[1, 0] = 5.0
+    bodies[1, 3] = 7.0  # frame 3: only the second body; frames 1, 2: nobody
+    bodies[1, 3, NTU.centre] = 6.0
+    out = preprocess(bodies, NTU, Preprocessing(frames=2, rotate=False, persons=2))
+    assert out[:, 0, 3, 1].tolist() == [4, 4, 4]  # frame 0 is centred on body 0's centre (1, 1, 1)
+    assert out[:, 1, 3, 1].tolist() == [1, 1, 1]  # the last valid frame on body 1's own centre (6, 6, 6)
+    assert not out[:, 1, :, 0].any()  # body 0 is absent in the last valid frame and stays zero
+
+
+def test_rotation_turns_the_shoulders_parallel_to_x_about_the_vertical_axis():
+    left, right = NTU.shoulders
+    body = np.zeros((1, 2, 25, 3))
+    body[0, :] = [5.0, 1.0, 3.0]  # every joint at the centre ...
+    body[0, :, left] += [0, 0, -1]  # ... but the shoulders, which lie along z
+    body[0, :, right] += [0, 0, 1]
+    body[0, :, 3] += [1, 2, 0]  # the head is 1 along x and 2 up from the centre
+    out = preprocess(body, NTU, Preprocessing(frames=2, rotate=True, persons=1))
+    # a 90-degree turn about y: z -> x, x -> -z; y never changes
+    assert np.allclose(out[:, 0, right, 0] - out[:, 0, left, 0], [2, 0, 0])
+    assert np.allclose(out[:, 0, 3, 0], [0, 2, -1])
+    assert np.allclose(out[:, :, NTU.centre], 0)
+
+
+def test_two_dimensional_layouts_keep_their_scores_and_are_never_rotated():
+    coco = get_layout("coco17")
+    body = np.zeros((1, 2, 17, 3))
+    body[0, :, :, :2] = [[10.0, 20.0]]
+    body[0, :, 0, :2] = [4.0, 5.0]  # the nose, coco17's centre
+    body[0, :, :, 2] = 0.5
+    out = preprocess(body, coco, Preprocessing(frames=2, rotate=True, persons=1))
+    assert np.allclose(out[:2, :, 1, 0], [[6, 6], [15, 15]]) and np.allclose(out[2], 0.5)
+    assert Preprocessing(rotate=True).for_layout(coco).rotate is False
 
 
 def test_nw_ucla_real_files(nw_ucla_dir, tmp_path):
-    out = prepare_nw_ucla(nw_ucla_dir / "all_sqe", tmp_path / "ucla")
-    ds = PreparedDataset(out)
+    report = prepare_nw_ucla(nw_ucla_dir / "all_sqe", tmp_path / "ucla", workers=2)
+    assert report.samples == 1484 and not report.skipped
+    ds = PreparedDataset(report.path)
     assert ds.data.shape == (1484, 3, 64, 20, 1) and ds.layout.name == "kinect_v1" and ds.num_classes == 10
     xview = ds.split("xview")
     assert (len(xview["train"]), len(xview["test"])) == (1020, 464)
@@ -58,7 +103,7 @@ def test_nw_ucla_real_files(nw_ucla_dir, tmp_path):
 
 
 def test_nw_ucla_bad_files_name_the_file(tmp_path):
-    good = {"file_name": "a01_s01_e00_v01", "skeletons": [[[0.0, 0.0, 0.0]] * 20] * 3, "label": 1}
+    good = {"file_name": "a01_s01_e00_v01", "skeletons": [[[0.1, 0.2, 0.3]] * 20] * 3, "label": 1}
     cases = {
         "a01_s01_e00_v01.json": ("{not json", "not valid JSON"),
         "a01_s01_e00_v02.json": (json.dumps({**good, "skeletons": [[[0.0] * 3] * 25] * 3}), r"\(T, 20, 3\)"),
@@ -73,6 +118,13 @@ def test_nw_ucla_bad_files_name_the_file(tmp_path):
         path.write_text(text)
         with pytest.raises(DatasetError, match=message) as error:
             read_nw_ucla_file(path)
+        assert name in str(error.value)
+    (tmp_path / "a05_s01_e00_v01.json").write_text(json.dumps(good))
+    report = prepare_nw_ucla(tmp_path, tmp_path / "out")  # the default skips and counts them
+    assert report.samples == 1 and len(report.skipped) == len(cases)
+    assert (report.path / "skipped.csv").read_text().count("\n") == len(cases) + 1
+    with pytest.raises(DatasetError, match="not valid JSON") as error:
+        prepare_nw_ucla(tmp_path, tmp_path / "strict", strict=True)
         assert name in str(error.value)
 
 
@@ -91,8 +143,8 @@ def test_a_failed_preparation_leaves_nothing_that_looks_finished(tmp_path):
 
 
 def test_synthetic_dataset_is_seeded_and_split_by_performer(tmp_path):
-    a = PreparedDataset(prepare_synthetic(tmp_path / "a", performers=4, repetitions=2, frames=32, seed=3))
-    b = PreparedDataset(prepare_synthetic(tmp_path / "b", performers=4, repetitions=2, frames=32, seed=3))
+    a = PreparedDataset(prepare_synthetic(tmp_path / "a", performers=4, repetitions=2, frames=32, seed=3).path)
+    b = PreparedDataset(prepare_synthetic(tmp_path / "b", performers=4, repetitions=2, frames=32, seed=3).path)
     assert a.data.shape == (12 * 4 * 2, 3, 32, 25, 1) and a.num_classes == 12
     assert np.array_equal(a.data, b.data)
     xsub = a.split("xsub")

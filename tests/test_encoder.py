@@ -68,8 +68,18 @@ def test_layouts_match_the_issue_body_parts():
 
 
 def test_unknown_layout_names_the_known_ones():
-    with pytest.raises(ValueError, match="kinect_v1, ntu25"):
-        get_layout("coco17")
+    with pytest.raises(ValueError, match="coco17, kinect_v1, ntu25"):
+        get_layout("openpose18")
+
+
+def test_coco17_layout_is_a_tree_from_the_nose_with_limbs_as_parts():
+    coco = get_layout("coco17")
+    names = coco.joint_names
+    assert len(coco.edges) == 16 and coco.spatial_channels == 2
+    assert names[coco.parents[names.index("left_wrist")]] == "left_elbow"
+    assert names[coco.parents[names.index("right_hip")]] == "right_shoulder"
+    assert [names[j] for j in coco.parts["left_leg"]] == ["left_hip", "left_knee", "left_ankle"]
+    assert [names[j] for j in coco.shoulders] == ["left_shoulder", "right_shoulder"]
 
 
 def test_motion_and_bone_streams_by_hand():
@@ -92,6 +102,21 @@ def test_shear_is_a_per_sample_linear_map_with_unit_diagonal():
     y = Shear(0.5)(x)[:, :, 0, 0, 0]
     assert torch.allclose(y[:, 0], torch.ones(4))
     assert (y[:, 1:].abs() <= 0.5).all() and not torch.allclose(y[0], y[1])
+    scored = torch.rand(4, 3, 2, 1, 1)  # 2D: x, y and a score
+    sheared = Shear(0.5, coordinates=2)(scored)
+    assert torch.equal(sheared[:, 2], scored[:, 2])  # the score is not a coordinate and never mixes in
+    assert not torch.allclose(sheared[:, :2], scored[:, :2])
+
+
+def test_2d_streams_carry_the_mean_score():
+    coco = get_layout("coco17")
+    x = torch.zeros(1, 3, 2, 17, 1)
+    x[0, :, :, 7, 0] = torch.tensor([[4.0, 7.0], [1.0, 1.0], [0.2, 0.6]])  # left elbow: x, y, score over 2 frames
+    x[0, :, :, 5, 0] = torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.8, 0.8]])  # left shoulder, its parent
+    bone = to_stream(x, "bone", coco)[0, :, :, 7, 0]
+    assert torch.allclose(bone, torch.tensor([[3.0, 6.0], [1.0, 1.0], [0.5, 0.7]]))
+    motion = to_stream(x, "motion", coco)[0, :, :, 7, 0]
+    assert torch.allclose(motion, torch.tensor([[3.0, 0.0], [0.0, 0.0], [0.4, 0.0]]))
 
 
 def test_temporal_crop_takes_a_window_of_the_mirror_padded_sequence():

@@ -20,7 +20,7 @@ TINY = ["encoder.hidden_channels=8", "encoder.dropout=0.0", "method.queue_size=6
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
-    data = prepare_synthetic(root / "data", performers=4, repetitions=4, frames=16)
+    data = prepare_synthetic(root / "data", performers=4, repetitions=4, frames=16).path
     config = load_config(["synthetic", "skelemixclr"], TINY + [f"data.path={data}", "train.epochs=30"])
     return pretrain(config, root / "run", progress=False), config
 

@@ -7,15 +7,28 @@ The Python API mirrors the command line:
     >>> config = skelemix.load_config(["synthetic", "skelemixclr"], ["train.epochs=5"])
     >>> run = skelemix.pretrain(config, "runs/synthetic")                     # skelemix pretrain
     >>> skelemix.evaluate("knn", run)["top1"]                                # skelemix evaluate knn
+
+Names are imported on first use, so data preparation never pays for importing torch and Lightning.
 """
 
-from .config import Config, load_config
-from .data import PreparedDataset, prepare_nw_ucla, prepare_synthetic
-from .evaluation.features import extract_features, load_pretrained
-from .evaluation.protocols import evaluate
-from .layouts import LAYOUTS, SkeletonLayout, get_layout
-from .training import pretrain
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["Config", "load_config", "PreparedDataset", "prepare_nw_ucla", "prepare_synthetic", "extract_features",
-           "load_pretrained", "evaluate", "LAYOUTS", "SkeletonLayout", "get_layout", "pretrain", "__version__"]
+
+_HOMES = {
+    "Config": "config", "load_config": "config",
+    "PreparedDataset": "data", "Preprocessing": "data", "prepare_ntu": "data", "prepare_pku_mmd": "data",
+    "prepare_pyskl": "data", "prepare_crossclr": "data", "prepare_numpy": "data", "prepare_nw_ucla": "data",
+    "prepare_synthetic": "data", "export_pyskl": "data", "export_numpy": "data",
+    "extract_features": "evaluation.features", "load_pretrained": "evaluation.features",
+    "evaluate": "evaluation.protocols",
+    "LAYOUTS": "layouts", "SkeletonLayout": "layouts", "get_layout": "layouts",
+    "pretrain": "training",
+}
+__all__ = [*_HOMES, "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'skelemix' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)

@@ -18,19 +18,27 @@ from torch import nn
 
 
 class Shear(nn.Module):
-    """Multiply the coordinates by a random shear matrix [[1, a, b], [c, 1, d], [e, f, 1]], entries ~ U(-beta, beta)."""
+    """Multiply the coordinates by a random shear matrix [[1, a, b], [c, 1, d], [e, f, 1]], entries ~ U(-beta, beta).
 
-    def __init__(self, beta: float = 0.5):
+    ``coordinates`` = 2 (2D layouts, whose third channel is a score): the 2x2 shear [[1, a], [c, 1]] of x and y,
+    the score unchanged.
+    """
+
+    def __init__(self, beta: float = 0.5, coordinates: int = 3):
         super().__init__()
         if beta < 0:
             raise ValueError(f"shear beta must be >= 0, got {beta}")
-        self.beta = beta
+        if coordinates not in (2, 3):
+            raise ValueError(f"coordinates must be 2 or 3, got {coordinates}")
+        self.beta, self.coordinates = beta, coordinates
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c = x.shape[:2]
         if c != 3:
-            raise ValueError(f"Shear needs 3 coordinates per joint, got {c}")
-        off_diagonal = (torch.rand(n, 3, 3, device=x.device) * 2 - 1) * self.beta
+            raise ValueError(f"Shear needs 3 channels per joint, got {c}")
+        k = self.coordinates
+        off_diagonal = torch.zeros(n, 3, 3, device=x.device)
+        off_diagonal[:, :k, :k] = (torch.rand(n, k, k, device=x.device) * 2 - 1) * self.beta
         matrix = torch.eye(3, device=x.device) + off_diagonal * (1 - torch.eye(3, device=x.device))
         return torch.einsum("nij,njtvm->nitvm", matrix.to(x.dtype), x)
 
@@ -59,5 +67,5 @@ class TemporalCrop(nn.Module):
 class ViewAugmentation(nn.Sequential):
     """Shear, then Temporal Crop: one contrastive view."""
 
-    def __init__(self, shear: float = 0.5, padding_ratio: int = 6):
-        super().__init__(Shear(shear), TemporalCrop(padding_ratio))
+    def __init__(self, shear: float = 0.5, padding_ratio: int = 6, coordinates: int = 3):
+        super().__init__(Shear(shear, coordinates), TemporalCrop(padding_ratio))

@@ -1,10 +1,15 @@
-"""Throughput of full pretraining steps, measured against the machine's own float32 matmul speed.
+"""Throughput of full pretraining steps (against the machine's own float32 matmul speed) and of preparation.
 
 A step is what training does per batch: two augmented views, SkeleMix, the encoder passes, the losses,
 backward, the SGD update and the queue update. Data are random tensors of the requested shape held in
 memory (the cost of a step does not depend on the values). The FLOP count of one step comes from
 ``torch.utils.flop_counter``; efficiency = achieved GFLOP/s / float32 matmul GFLOP/s measured in the same run,
 a ratio that stays meaningful on any CPU.
+
+The preparation benchmark writes NTU-format text files of synthetic motions (sized like real NTU files:
+70-150 frames, one person in four of five files, two in the rest) and runs ``prepare ntu60`` on growing
+numbers of them, each in a fresh process, reporting files/s and the peak resident memory of the main
+process and of the largest reader worker.
 
 Example:
     >>> result = benchmark_pretrain("skelemixclr+", batch_size=16, frames=32, steps=2)   # doctest: +SKIP
@@ -13,9 +18,18 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+
+import numpy as np
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -90,3 +104,78 @@ def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, fram
         "cpu": cpu_model(), "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))[:20],
         "torch": str(torch.__version__),
     }
+
+
+NTU120_FILES = 114_480
+# ru_maxrss survives exec, so a child would report this (torch-importing) process's size: on Linux the
+# child reads the peak of its own address space (VmHWM) instead
+_PREPARE_CHILD = """
+import json, re, resource, sys, time
+from skelemix.data.ntu import prepare_ntu
+start = time.perf_counter()
+report = prepare_ntu(sys.argv[1], sys.argv[2], "ntu60", workers=int(sys.argv[3]))
+seconds = time.perf_counter() - start
+try:
+    main_kb = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+except OSError:
+    main_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "samples": report.samples, "main_kb": main_kb,
+                  "worker_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+
+
+def _ntu_like_files(count: int, seed: int = 0) -> list[bytes]:
+    """``count`` distinct NTU-format texts of synthetic motions."""
+    from .data.ntu import write_skeleton_file
+    from .data.preprocess import resize_frames
+    from .data.synthetic import ACTIONS, _performer, synthesize
+
+    rng = np.random.default_rng(seed)
+    texts = []
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "sample.skeleton"
+        for i in range(count):
+            performer = _performer(rng, i + 1)
+            bodies, _ = synthesize(i % len(ACTIONS), performer, rng)
+            bodies = resize_frames(bodies[0], int(rng.integers(70, 151)))[None]
+            if i % 5 == 4:
+                bodies = np.concatenate([bodies, bodies + [0.8, 0.0, 0.2]])
+            write_skeleton_file(path, bodies, rng)
+            texts.append(path.read_bytes())
+    return texts
+
+
+def benchmark_prepare(files: tuple[int, ...] = (1000, 4000), workers: int | None = None, distinct: int = 60) -> dict:
+    """Time ``prepare ntu60`` on each number of synthetic files; returns the figures as a dict."""
+    sizes = sorted(set(files))
+    if not sizes or sizes[0] < 1:
+        raise ValueError("give at least one positive number of files")
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    texts = _ntu_like_files(min(distinct, sizes[-1]))
+    names = (f"S{s:03d}C{c:03d}P{p:03d}R{r:03d}A{a:03d}" for s, c, p, r, a in
+             itertools.product(range(1, 18), range(1, 4), range(1, 41), range(1, 3), range(1, 61)))
+    runs = []
+    with tempfile.TemporaryDirectory() as scratch:
+        every = Path(scratch) / "all"
+        every.mkdir()
+        paths = []
+        for i, name in zip(range(sizes[-1]), names):
+            paths.append(every / f"{name}.skeleton")
+            paths[-1].write_bytes(texts[i % len(texts)])
+        for size in sizes:
+            raw = Path(scratch) / f"raw{size}"
+            raw.mkdir()
+            for path in paths[:size]:
+                os.link(path, raw / path.name)
+            megabytes = sum(p.stat().st_size for p in paths[:size]) / 1e6
+            result = subprocess.run([sys.executable, "-c", _PREPARE_CHILD, str(raw), str(Path(scratch) / f"out{size}"),
+                                     str(workers)], capture_output=True, text=True, check=True)
+            figures = json.loads(result.stdout.strip().splitlines()[-1])
+            runs.append({"files": size, "megabytes": round(megabytes, 1), "seconds": round(figures["seconds"], 2),
+                         "files_per_s": round(size / figures["seconds"], 1),
+                         "main_rss_gb": round(figures["main_kb"] / 1024**2, 3),
+                         "worker_rss_gb": round(figures["worker_kb"] / 1024**2, 3)})
+    rate = runs[-1]["files_per_s"]
+    return {"workers": workers, "runs": runs, "ntu120_projected_minutes": round(NTU120_FILES / rate / 60, 1),
+            "ntu120_prepared_gb": round(NTU120_FILES * 3 * 64 * 25 * 2 * 4 / 1e9, 2), "cpu": cpu_model(),
+            "cores": os.cpu_count()}

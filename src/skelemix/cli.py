@@ -14,10 +14,12 @@ app = typer.Typer(help="Self-supervised skeleton action recognition: SkeletonCLR
                   no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]})
 prepare_app = typer.Typer(help="Convert a dataset into the prepared format.", no_args_is_help=True)
+export_app = typer.Typer(help="Write a prepared dataset in another tool's format.", no_args_is_help=True)
 evaluate_app = typer.Typer(help="Evaluate a pretrained encoder with a protocol of the field.", no_args_is_help=True)
 benchmark_app = typer.Typer(help="Measure speed and memory (figures as ratios to this machine's own matmul speed).",
                             no_args_is_help=True)
 app.add_typer(prepare_app, name="prepare")
+app.add_typer(export_app, name="export")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(benchmark_app, name="benchmark")
 
@@ -32,19 +34,164 @@ def split_config_args(args: list[str]) -> tuple[list[str], list[str]]:
     return files, overrides
 
 
+Frames = Annotated[int, typer.Option(help="Frames per sequence after resizing the valid frames.")]
+Centring = Annotated[str, typer.Option(help="frame: centre joint of every frame (the paper); first_frame: its "
+                                            "first-frame position (pyskl style); none.")]
+Rotate = Annotated[bool, typer.Option(help="Turn each sequence about the vertical axis so the shoulders are "
+                                           "parallel to x (3D layouts).")]
+Persons = Annotated[int, typer.Option(help="Bodies kept per sample (M).")]
+Workers = Annotated[Optional[int], typer.Option(help="Reader processes [default: one per CPU core; 0: none].")]
+Strict = Annotated[bool, typer.Option(help="Fail on the first bad sample instead of skipping and counting it.")]
+Progress = Annotated[bool, typer.Option(help="Show a progress bar with the rate.")]
+Layout = Annotated[str, typer.Option(help="Skeleton layout: ntu25, kinect_v1 or coco17.")]
+
+
+def _prepare(function, *args, frames: int, centring: str, rotate: bool, persons: int, workers: Optional[int],
+             strict: bool, progress: bool, **kwargs) -> None:
+    """Run a preparation with the shared options and report what was written and what was skipped."""
+    import os
+
+    from .data import PreparedDataset
+    from .data.preprocess import Preprocessing
+
+    report = function(*args, preprocessing=Preprocessing(frames, centring, rotate, persons), strict=strict,
+                      progress=progress, workers=(os.cpu_count() or 1) if workers is None else workers, **kwargs)
+    prepared = PreparedDataset(report.path)
+    typer.echo(f"wrote {report.samples} samples to {report.path} ({'; '.join(_split_counts(prepared))})")
+    notes = {k: v for k, v in report.info.items() if isinstance(v, int) and v}
+    if notes:
+        typer.echo("left out: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in notes.items()))
+    if report.skipped:
+        for _, problem in report.skipped[:10]:
+            typer.echo(f"skipped: {problem}", err=True)
+        more = f" ({len(report.skipped) - 10} more not shown)" if len(report.skipped) > 10 else ""
+        typer.echo(f"skipped {len(report.skipped)} bad samples{more}; all listed in {report.path / 'skipped.csv'}",
+                   err=True)
+
+
+def _add_ntu_command(version: str, summary: str) -> None:
+    def command(
+        raw_dir: Annotated[Path, typer.Argument(help="Directory of NTU RGB+D .skeleton files.")],
+        out_dir: Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be "
+                                                     "empty).")],
+        exclude: Annotated[Optional[Path], typer.Option(help="Official list of samples with missing skeletons.")] = None,
+        frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = True, persons: Persons = 2,
+        workers: Workers = None, strict: Strict = False, progress: Progress = True,
+    ):
+        from .data.ntu import prepare_ntu
+
+        _prepare(prepare_ntu, raw_dir, out_dir, version, exclude, frames=frames, centring=centring, rotate=rotate,
+                 persons=persons, workers=workers, strict=strict, progress=progress)
+
+    command.__doc__ = summary
+    prepare_app.command(version)(command)
+
+
+_add_ntu_command("ntu60", "NTU RGB+D 60 (actions 1-60, setups 1-17) -> benchmarks xsub and xview.")
+_add_ntu_command("ntu120", "NTU RGB+D 120 (both halves in one directory) -> benchmarks xsub and xset.")
+
+
+PKU_SPLIT_NAMES = {"cross-subject": "xsub", "cross-view": "xview"}
+
+
+@prepare_app.command("pku-mmd")
+def prepare_pku_mmd_command(
+    skeleton_dir: Annotated[Path, typer.Argument(help="Directory of PKU-MMD skeleton .txt files.")],
+    label_dir: Annotated[Path, typer.Argument(help="Directory of the label .txt files of the same names.")],
+    out_dir: Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be empty).")],
+    part: Annotated[int, typer.Option(help="PKU-MMD part, 1 or 2.")] = 1,
+    split_file: Annotated[Optional[list[str]], typer.Option(
+        help="A split file of the dataset, as BENCHMARK=PATH or PATH (cross-subject.txt -> xsub, "
+             "cross-view.txt -> xview); repeatable.")] = None,
+    frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = True, persons: Persons = 2,
+    workers: Workers = None, strict: Strict = False, progress: Progress = True,
+):
+    """PKU-MMD part I or II: one sample per labelled interval (51 actions)."""
+    from .data.pku_mmd import prepare_pku_mmd
+
+    splits = {}
+    for entry in split_file or []:
+        benchmark, _, path = entry.rpartition("=")
+        if not benchmark:
+            stem = Path(path).stem
+            benchmark = PKU_SPLIT_NAMES.get(stem, stem)
+        splits[benchmark] = path
+    _prepare(prepare_pku_mmd, skeleton_dir, label_dir, out_dir, part, splits, frames=frames, centring=centring,
+             rotate=rotate, persons=persons, workers=workers, strict=strict, progress=progress)
+
+
+@prepare_app.command("pyskl")
+def prepare_pyskl_command(
+    annotation: Annotated[Path, typer.Argument(help="pyskl / mmaction2 annotation .pkl.")],
+    out_dir: Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be empty).")],
+    layout: Annotated[Optional[str], typer.Option(help="Skeleton layout [default: from the keypoint shape].")] = None,
+    frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = True, persons: Persons = 2,
+    strict: Strict = False, progress: Progress = True,
+):
+    """A pyskl annotation pickle (3D NTU or 2D COCO-17), loaded with a restricted unpickler."""
+    from .data.pyskl import prepare_pyskl
+
+    _prepare(prepare_pyskl, annotation, out_dir, layout, frames=frames, centring=centring, rotate=rotate,
+             persons=persons, workers=0, strict=strict, progress=progress)
+
+
+@prepare_app.command("crossclr")
+def prepare_crossclr_command(
+    data: Annotated[Path, typer.Argument(help="(N, 3, T, V, M) .npy, e.g. train_data_joint.npy.")],
+    labels: Annotated[Path, typer.Argument(help="(names, labels) .pkl, e.g. train_label.pkl.")],
+    out_dir: Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be empty).")],
+    test_data: Annotated[Optional[Path], typer.Option(help="The test split's .npy (e.g. val_data_joint.npy).")] = None,
+    test_labels: Annotated[Optional[Path], typer.Option(help="The test split's .pkl.")] = None,
+    benchmark: Annotated[str, typer.Option(help="Name of the benchmark the files are a split of.")] = "xsub",
+    layout: Layout = "ntu25",
+    frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = True, persons: Persons = 2,
+    strict: Strict = False, progress: Progress = True,
+):
+    """Arrays of the CrosSCLR / AimCLR / SkeleMixCLR code (already preprocessed ones: --centring none --no-rotate)."""
+    from .data.arrays import prepare_crossclr
+
+    _prepare(prepare_crossclr, data, labels, out_dir, test_data, test_labels, benchmark, layout, frames=frames,
+             centring=centring, rotate=rotate, persons=persons, workers=0, strict=strict, progress=progress)
+
+
+def _int_list(text: Optional[str]) -> Optional[list[int]]:
+    try:
+        return [int(v) for v in text.split(",")] if text else None
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+
+
+@prepare_app.command("numpy")
+def prepare_numpy_command(
+    npz: Annotated[Path, typer.Argument(help=".npz with data, labels and optional names, subjects, views, "
+                                             "split_<benchmark>.")],
+    out_dir: Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be empty).")],
+    layout: Layout = "ntu25",
+    train_subjects: Annotated[Optional[str], typer.Option(help="Comma-separated training subjects -> benchmark "
+                                                               "xsub.")] = None,
+    train_views: Annotated[Optional[str], typer.Option(help="Comma-separated training views -> benchmark xview.")] = None,
+    frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = True, persons: Persons = 2,
+    strict: Strict = False, progress: Progress = True,
+):
+    """Any skeleton arrays in an .npz, for data the other readers do not know."""
+    from .data.arrays import prepare_numpy
+
+    _prepare(prepare_numpy, npz, out_dir, layout, _int_list(train_subjects), _int_list(train_views), frames=frames,
+             centring=centring, rotate=rotate, persons=persons, workers=0, strict=strict, progress=progress)
+
+
 @prepare_app.command("nw-ucla")
 def prepare_nw_ucla_command(
     json_dir: Annotated[Path, typer.Argument(help="Directory of aAA_sSS_eEE_vVV.json files (all_sqe).")],
     out_dir: Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be empty).")],
-    frames: Annotated[int, typer.Option(help="Frames per sequence after resizing.")] = 64,
-    centring: Annotated[str, typer.Option(help="frame: centre every frame; first_frame: pyskl style.")] = "frame",
+    frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = False, persons: Persons = 1,
+    workers: Workers = None, strict: Strict = False, progress: Progress = True,
 ):
-    """NW-UCLA (CTR-GCN json release) -> prepared dataset with benchmarks xview and xsub."""
-    from .data import PreparedDataset, prepare_nw_ucla
+    """NW-UCLA (CTR-GCN json release) -> benchmarks xview and xsub."""
+    from .data import prepare_nw_ucla
 
-    path = prepare_nw_ucla(json_dir, out_dir, frames=frames, centring=centring)
-    prepared = PreparedDataset(path)
-    typer.echo(f"wrote {len(prepared)} samples to {path} ({', '.join(_split_counts(prepared))})")
+    _prepare(prepare_nw_ucla, json_dir, out_dir, frames=frames, centring=centring, rotate=rotate, persons=persons,
+             workers=workers, strict=strict, progress=progress)
 
 
 @prepare_app.command("synthetic")
@@ -58,13 +205,35 @@ def prepare_synthetic_command(
     """The built-in synthetic NTU-25 dataset (12 actions), generated from a seed."""
     from .data import PreparedDataset, prepare_synthetic
 
-    path = prepare_synthetic(out_dir, performers=performers, repetitions=repetitions, frames=frames, seed=seed)
-    prepared = PreparedDataset(path)
-    typer.echo(f"wrote {len(prepared)} samples to {path} ({', '.join(_split_counts(prepared))})")
+    report = prepare_synthetic(out_dir, performers=performers, repetitions=repetitions, frames=frames, seed=seed)
+    prepared = PreparedDataset(report.path)
+    typer.echo(f"wrote {len(prepared)} samples to {report.path} ({'; '.join(_split_counts(prepared))})")
 
 
 def _split_counts(prepared) -> list[str]:
     return [f"{name}: {len(s['train'])} train / {len(s['test'])} test" for name, s in prepared.splits.items()]
+
+
+@export_app.command("pyskl")
+def export_pyskl_command(
+    prepared: Annotated[Path, typer.Argument(help="A prepared dataset directory.")],
+    out: Annotated[Path, typer.Argument(help="The annotation .pkl to write.")],
+):
+    """Write a prepared dataset as a pyskl / mmaction2 annotation pickle."""
+    from .data.pyskl import export_pyskl
+
+    typer.echo(f"wrote {export_pyskl(prepared, out)}")
+
+
+@export_app.command("numpy")
+def export_numpy_command(
+    prepared: Annotated[Path, typer.Argument(help="A prepared dataset directory.")],
+    out: Annotated[Path, typer.Argument(help="The .npz to write.")],
+):
+    """Write a prepared dataset as an .npz (data (N, M, T, V, C), labels, names, subjects, views, splits)."""
+    from .data.arrays import export_numpy
+
+    typer.echo(f"wrote {export_numpy(prepared, out)}")
 
 
 @app.command("config")
@@ -180,26 +349,40 @@ def benchmark_pretrain_command(
                f"{r['matmul_fp32_gflops']:.1f} GFLOP/s; efficiency {r['efficiency']:.2f}")
 
 
-def main() -> None:
-    from .config import ConfigError
-    from .data.format import DatasetError
-    from .evaluation.features import CheckpointError
+@benchmark_app.command("prepare")
+def benchmark_prepare_command(
+    files: Annotated[str, typer.Option(help="Comma-separated numbers of synthetic NTU files to prepare.")] = "1000,4000",
+    workers: Workers = None,
+    as_json: JsonOpt = False,
+):
+    """Time `prepare ntu60` on synthetic NTU-format files: files/s, peak memory, projected NTU-120 time."""
+    from .benchmark import NTU120_FILES, benchmark_prepare
 
+    r = benchmark_prepare(tuple(_int_list(files) or ()), workers)
+    if as_json:
+        typer.echo(json.dumps(r, indent=2))
+        return
+    typer.echo(f"prepare ntu60 with {r['workers']} workers on {r['cpu']} ({r['cores']} cores)")
+    for run in r["runs"]:
+        typer.echo(f"  {run['files']:>7} files ({run['megabytes']:.0f} MB): {run['seconds']:.1f} s, "
+                   f"{run['files_per_s']:.0f} files/s, peak RSS main {run['main_rss_gb']:.2f} GB, "
+                   f"largest worker {run['worker_rss_gb']:.2f} GB")
+    typer.echo(f"  NTU-120 ({NTU120_FILES:,} files) projected: {r['ntu120_projected_minutes']:.0f} min, "
+               f"{r['ntu120_prepared_gb']:.1f} GB on disk")
+
+
+def main() -> None:
+    # ConfigError, DatasetError and CheckpointError are ValueErrors: catching those here keeps torch unimported
+    # for commands that do not need it
     try:
         code = app(standalone_mode=False)
-    except (ConfigError, DatasetError, CheckpointError, OSError, ValueError, FloatingPointError) as error:
+    except (OSError, ValueError, FloatingPointError) as error:
         typer.echo(f"skelemix: error: {error}".replace("\n", " "), err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("skelemix: interrupted", err=True)
         sys.exit(130)
-    except Exception as error:  # click's own usage errors
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    except typer.TyperException as error:  # a usage error (missing argument, bad option value), as click words it
+        error.show()
+        sys.exit(error.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

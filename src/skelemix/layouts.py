@@ -1,4 +1,4 @@
-"""Skeleton layouts as data: joint names, the kinematic tree, the centre joint and the five body parts.
+"""Skeleton layouts as data: joint names, the kinematic tree, centre and shoulder joints, the five body parts.
 
 A layout is plain data; everything that depends on the skeleton (the ST-GCN graph, the bone stream,
 SkeleMix's body parts, centring) reads it from here. Adding a layout means adding one entry to
@@ -32,6 +32,9 @@ class SkeletonLayout:
         parents: V parent indices; the centre joint is its own parent.
         centre: the joint each frame is centred on and the ST-GCN graph's centre.
         parts: the five SkeleMix body parts, name -> joint indices (together they cover every joint once).
+        shoulders: (left, right) shoulder joints; preprocessing turns the line between them parallel to x.
+        channels: what the C=3 stored channels hold: ("x", "y", "z") for 3D layouts (y vertical), or
+            ("x", "y", "score") for 2D pose estimates, whose third channel is a confidence, not a coordinate.
     """
 
     name: str
@@ -39,6 +42,8 @@ class SkeletonLayout:
     parents: tuple[int, ...]
     centre: int
     parts: dict[str, tuple[int, ...]]
+    shoulders: tuple[int, int]
+    channels: tuple[str, str, str] = ("x", "y", "z")
 
     def __post_init__(self) -> None:
         v = len(self.joint_names)
@@ -48,6 +53,8 @@ class SkeletonLayout:
             raise ValueError(f"layout {self.name}: the centre joint must be its own parent")
         if tuple(self.parts) != BODY_PARTS:
             raise ValueError(f"layout {self.name}: body parts must be {BODY_PARTS}, got {tuple(self.parts)}")
+        if self.channels not in (("x", "y", "z"), ("x", "y", "score")):
+            raise ValueError(f"layout {self.name}: channels must be x, y, z or x, y, score")
         covered = sorted(j for joints in self.parts.values() for j in joints)
         if covered != list(range(v)):
             raise ValueError(f"layout {self.name}: body parts must cover each of the {v} joints exactly once")
@@ -64,18 +71,25 @@ class SkeletonLayout:
         return len(self.joint_names)
 
     @property
+    def spatial_channels(self) -> int:
+        """How many stored channels are coordinates (3, or 2 for a 2D layout)."""
+        return 2 if self.channels[2] == "score" else 3
+
+    @property
     def edges(self) -> list[tuple[int, int]]:
         """(child, parent) bone pairs, the centre's self-loop excluded."""
         return [(j, p) for j, p in enumerate(self.parents) if j != p]
 
 
-def _from_one_based(name, joint_names, parents, centre, parts) -> SkeletonLayout:
+def _from_one_based(name, joint_names, parents, centre, parts, shoulders, channels=("x", "y", "z")) -> SkeletonLayout:
     return SkeletonLayout(
         name=name,
         joint_names=tuple(joint_names),
         parents=tuple(p - 1 for p in parents),
         centre=centre - 1,
         parts={part: tuple(j - 1 for j in joints) for part, joints in parts.items()},
+        shoulders=(shoulders[0] - 1, shoulders[1] - 1),
+        channels=tuple(channels),
     )
 
 
@@ -99,6 +113,7 @@ NTU25 = _from_one_based(
         "left_leg": [13, 14, 15, 16],
         "right_leg": [17, 18, 19, 20],
     },
+    shoulders=(5, 9),
 )
 
 # Kinect v1 (NW-UCLA, UTD-MHAD, MSR Action3D).
@@ -120,9 +135,32 @@ KINECT_V1 = _from_one_based(
         "left_leg": [13, 14, 15, 16],
         "right_leg": [17, 18, 19, 20],
     },
+    shoulders=(5, 9),
 )
 
-LAYOUTS: dict[str, SkeletonLayout] = {layout.name: layout for layout in (NTU25, KINECT_V1)}
+# COCO-17 keypoints of 2D pose estimators (pyskl's 2D annotations). The tree hangs from the nose, as in
+# pyskl's COCO graph; hips belong to the legs and shoulders to the arms, so the trunk is the head.
+COCO17 = _from_one_based(
+    "coco17",
+    joint_names=[
+        "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+        "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+        "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    ],
+    parents=[1, 1, 1, 2, 3, 1, 1, 6, 7, 8, 9, 6, 7, 12, 13, 14, 15],
+    centre=1,
+    parts={
+        "trunk": [1, 2, 3, 4, 5],
+        "left_arm": [6, 8, 10],
+        "right_arm": [7, 9, 11],
+        "left_leg": [12, 14, 16],
+        "right_leg": [13, 15, 17],
+    },
+    shoulders=(6, 7),
+    channels=("x", "y", "score"),
+)
+
+LAYOUTS: dict[str, SkeletonLayout] = {layout.name: layout for layout in (NTU25, KINECT_V1, COCO17)}
 
 
 def get_layout(name: str) -> SkeletonLayout:

@@ -69,7 +69,7 @@ def make_run_dir(run_dir: str | Path) -> Path:
 def pretrain(config: Config, run_dir: str | Path, progress: bool = True) -> Path:
     """Pretrain the configured method on the configured dataset; returns the run directory."""
     prepared = PreparedDataset(config.data.path)
-    prepared.split(config.data.benchmark)  # fail early on a wrong benchmark name
+    split = prepared.split(config.data.benchmark)  # fail early on a wrong benchmark name
     run_dir = make_run_dir(run_dir)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     L.seed_everything(config.train.seed, workers=True, verbose=False)
@@ -87,7 +87,9 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True) -> Path
         # one checkpoint, overwritten at every epoch's end: what evaluation and resuming read
         callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                    enable_version_counter=False),
-                   LearningRateMonitor(), KnnMonitor(prepared, config, train.knn_every)],
+                   LearningRateMonitor(),
+                   # a benchmark without test samples (e.g. "all") has nothing to monitor on
+                   KnnMonitor(prepared, config, train.knn_every if split["test"] else 0)],
         enable_progress_bar=progress, enable_model_summary=progress,
     )
     started = time.time()

@@ -1,9 +1,21 @@
-"""Datasets: the prepared format, preprocessing, readers of raw datasets, the synthetic generator and streams."""
+"""Datasets: the prepared format, preprocessing, readers of raw and foreign datasets, the synthetic generator, streams.
 
-from .format import DatasetError, PreparedDataset, Sample, write_prepared
-from .nw_ucla import prepare_nw_ucla
-from .streams import STREAMS, to_stream
-from .synthetic import prepare_synthetic
+Names are imported on first use: preparing data needs numpy only, streams need torch.
+"""
 
-__all__ = ["DatasetError", "PreparedDataset", "Sample", "write_prepared", "prepare_nw_ucla", "prepare_synthetic",
-           "STREAMS", "to_stream"]
+import importlib
+
+_HOMES = {
+    "DatasetError": "format", "PreparedDataset": "format", "PrepareReport": "format", "Sample": "format",
+    "write_prepared": "format", "Preprocessing": "preprocess",
+    "prepare_ntu": "ntu", "prepare_pku_mmd": "pku_mmd", "prepare_pyskl": "pyskl", "export_pyskl": "pyskl",
+    "prepare_crossclr": "arrays", "prepare_numpy": "arrays", "export_numpy": "arrays",
+    "prepare_nw_ucla": "nw_ucla", "prepare_synthetic": "synthetic", "STREAMS": "streams", "to_stream": "streams",
+}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'skelemix.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)

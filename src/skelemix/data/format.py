@@ -7,8 +7,11 @@ A prepared dataset is a directory::
     splits.json    {"benchmark": {"train": [indices], "test": [indices]}, ...}
     dataset.json   {"name", "layout", "num_classes", "class_names", "preprocessing", "format_version"}
 
-``write_prepared`` builds it in a hidden sibling directory and renames it into place only when every
-file is complete, so an interrupted or failed run never leaves a directory that looks finished.
+It may also hold ``skipped.csv`` (source,problem): the raw samples a preparation left out, and why.
+
+``write_prepared`` streams raw samples from parallel reader processes into ``data.npy`` row by row (peak
+memory does not grow with the dataset), in a hidden sibling directory that is renamed into place only when
+every file is complete, so an interrupted or failed run never leaves a directory that looks finished.
 
 Example:
     >>> ds = PreparedDataset("prepared/nw-ucla")          # doctest: +SKIP
@@ -19,17 +22,21 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import shutil
+import struct
+import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..layouts import SkeletonLayout, get_layout
+from .preprocess import Preprocessing, preprocess
 
 FORMAT_VERSION = 1
 SAMPLE_COLUMNS = ("index", "name", "label", "subject", "view", "frames")
@@ -126,14 +133,30 @@ def _read_samples(path: Path) -> list[Sample]:
     return samples
 
 
+def input_files(directory: str | os.PathLike, suffix: str) -> list[Path]:
+    """The ``*suffix`` files of ``directory``, sorted; DatasetError if it is missing or has none."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DatasetError(f"{directory}: no such directory")
+    paths = sorted(directory.glob(f"*{suffix}"))
+    if not paths:
+        raise DatasetError(f"{directory}: no {suffix} files")
+    return paths
+
+
 @contextmanager
 def _staging_directory(out_dir: Path):
     """Yield a hidden directory beside ``out_dir``; rename it to ``out_dir`` only on success."""
     out_dir = out_dir.resolve()
-    if out_dir.exists() and any(out_dir.iterdir()):
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise DatasetError(f"{out_dir}: output directory exists and is not empty")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in out_dir.parent.glob(f".{out_dir.name}.partial-*"):  # from a killed run; never complete
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp's private 0700 is not what a finished dataset should have
     try:
         yield staging
         if out_dir.exists():
@@ -143,35 +166,168 @@ def _staging_directory(out_dir: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_prepared(out_dir: str | os.PathLike, *, name: str, layout: SkeletonLayout, class_names: Sequence[str],
-                   samples: Sequence[Sample], fill: Callable[[np.ndarray], None], frames: int, persons: int,
-                   splits: dict[str, dict[str, list[int]]], preprocessing: dict) -> Path:
-    """Write a prepared dataset atomically.
+@contextmanager
+def atomic_file(path: Path):
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
-    ``fill`` receives the memory-mapped (N, 3, frames, V, persons) array and writes every sample into it,
-    so no copy of the whole dataset is ever held in memory.
+
+class _RowWriter:
+    """Appends float32 rows to a .npy file whose header is rewritten with the final row count on close.
+
+    Plain sequential writes, not a memory map: mapped pages count towards the writer's resident memory,
+    which must stay flat however large the dataset grows.
     """
+
+    HEADER_BYTES = 128  # fixed, so the header can be rewritten in place; a multiple of 64 as .npy prefers
+
+    def __init__(self, path: Path, row_shape: tuple[int, ...]):
+        self.row_shape = row_shape
+        self.rows = 0
+        self.file = path.open("wb")
+        self.file.write(self._header())
+
+    def _header(self) -> bytes:
+        text = repr({"descr": "<f4", "fortran_order": False, "shape": (self.rows, *self.row_shape)})
+        text = text.ljust(self.HEADER_BYTES - 10 - 1) + "\n"
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin1")
+
+    def append(self, row: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(row, dtype="<f4").tobytes())
+        self.rows += 1
+
+    def close(self) -> None:
+        self.file.seek(0)
+        self.file.write(self._header())
+        self.file.close()
+
+
+RawSample = tuple[Sample, np.ndarray]
+"""A sample as a reader returns it: its row of samples.csv and coordinates (M, T_raw, V, 3)."""
+
+
+@dataclass
+class PrepareReport:
+    """What a preparation wrote and what it left out: ``skipped`` holds (source, problem) pairs."""
+
+    path: Path
+    samples: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+_job: tuple = ()  # (read, layout, preprocessing) of the running preparation, set in each worker process
+
+
+def _set_job(*job) -> None:
+    global _job
+    _job = job
+
+
+def _convert(item) -> list[tuple[bool, object, object]]:
+    """Read and preprocess one item: [(True, Sample, (3, T, V, M) array) or (False, source, problem)]."""
+    read, layout, preprocessing = _job
+    try:
+        raws = read(item)
+    except DatasetError as error:
+        return [(False, str(item), str(error))]
+    results = []
+    for sample, bodies in raws:
+        source = str(item) if len(raws) == 1 else f"{item} ({sample.name})"
+        try:
+            results.append((True, sample, preprocess(bodies, layout, preprocessing)))
+        except ValueError as error:
+            results.append((False, source, f"{source}: {error}"))
+    return results
+
+
+def _converted(items: Sequence, read, layout, preprocessing, workers: int) -> Iterable[list]:
+    """Results of :func:`_convert` in item order, from ``workers`` processes (0: this process)."""
+    if workers == 0:
+        _set_job(read, layout, preprocessing)
+        yield from map(_convert, items)
+        return
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(workers, _set_job, (read, layout, preprocessing)) as pool:
+        yield from pool.imap(_convert, items, chunksize=max(1, min(32, len(items) // (workers * 8))))
+
+
+SplitRule = Callable[[Sample], "str | None"]
+"""A benchmark as a rule: "train", "test", or None for a sample the benchmark does not use."""
+
+
+def write_prepared(out_dir: str | os.PathLike, *, name: str, layout: SkeletonLayout, class_names: Sequence[str],
+                   items: Sequence, read: Callable[[object], list[RawSample]], preprocessing: Preprocessing,
+                   splits: dict[str, SplitRule], workers: int = 0, strict: bool = False, progress: bool = False,
+                   unit: str = "file", info: dict | None = None) -> PrepareReport:
+    """Read every item, preprocess and write the prepared dataset atomically.
+
+    ``read(item)`` runs in worker processes (it and the items must pickle) and returns the item's raw
+    samples or raises DatasetError naming the file. A sample that cannot be read or preprocessed, has a
+    label outside the classes or repeats a name is skipped and reported (``strict``: the run fails on it).
+    ``info`` adds keys to dataset.json. Rows keep the order of ``items``, whatever the number of workers.
+    Without ``splits`` the one benchmark is ``all``: every sample trains (pretraining only).
+    """
+    from tqdm import tqdm
+
     out_dir = Path(out_dir)
-    names = [s.name for s in samples]
-    if len(set(names)) != len(names):
-        raise DatasetError(f"{out_dir}: duplicate sample names")
-    for s in samples:
-        if not 0 <= s.label < len(class_names):
-            raise DatasetError(f"{s.name}: label {s.label} outside 0..{len(class_names) - 1}")
+    if not items:
+        raise DatasetError(f"{out_dir}: nothing to prepare (no input samples)")
+    preprocessing = preprocessing.for_layout(layout)
+    samples: list[Sample] = []
+    skipped: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def reject(source: str, problem: str) -> None:
+        if strict:
+            raise DatasetError(problem)
+        skipped.append((source, problem))
+
     with _staging_directory(out_dir) as staging:
-        data = np.lib.format.open_memmap(staging / "data.npy", mode="w+", dtype=np.float32,
-                                         shape=(len(samples), 3, frames, layout.num_joints, persons))
-        fill(data)
-        data.flush()
-        del data
+        rows = _RowWriter(staging / "data.npy", (3, preprocessing.frames, layout.num_joints, preprocessing.persons))
+        try:
+            with tqdm(total=len(items), unit=unit, disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+                for results in _converted(items, read, layout, preprocessing, workers):
+                    for ok, sample, row in results:
+                        if not ok:
+                            reject(sample, row)
+                        elif not 0 <= sample.label < len(class_names):
+                            reject(sample.name, f"{sample.name}: label {sample.label} outside 0..{len(class_names) - 1}"
+                                                f" (0-based, {len(class_names)} classes)")
+                        elif sample.name in seen:
+                            reject(sample.name, f"{sample.name}: duplicate sample name")
+                        else:
+                            seen.add(sample.name)
+                            samples.append(sample)
+                            rows.append(row)
+                    bar.update(1)
+        finally:
+            rows.close()
+        if not samples:
+            raise DatasetError(f"{out_dir}: no usable samples ({len(skipped)} skipped; first: {skipped[0][1]})")
         with (staging / "samples.csv").open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(SAMPLE_COLUMNS)
             for i, s in enumerate(samples):
                 writer.writerow([i, s.name, s.label, s.subject, s.view, s.frames])
-        (staging / "splits.json").write_text(json.dumps(splits))
+        with (staging / "skipped.csv").open("w", newline="") as f:
+            csv.writer(f).writerows([("source", "problem"), *skipped])
+        benchmarks = {}
+        for benchmark, rule in (splits or {"all": lambda sample: "train"}).items():
+            parts = [rule(s) for s in samples]
+            benchmarks[benchmark] = {part: [i for i, p in enumerate(parts) if p == part] for part in ("train", "test")}
+        (staging / "splits.json").write_text(json.dumps(benchmarks))
         (staging / "dataset.json").write_text(json.dumps({
-            "name": name, "layout": layout.name, "num_classes": len(class_names),
-            "class_names": list(class_names), "preprocessing": preprocessing, "format_version": FORMAT_VERSION,
+            "name": name, "layout": layout.name, "num_classes": len(class_names), "class_names": list(class_names),
+            "preprocessing": preprocessing.to_dict(), "skipped": len(skipped), "format_version": FORMAT_VERSION,
+            **(info or {}),
         }, indent=2))
-    return out_dir
+    return PrepareReport(out_dir, len(samples), skipped, info or {})

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..layouts import get_layout
-from .format import DatasetError, Sample, write_prepared
-from .preprocess import preprocess
+from .format import DatasetError, PrepareReport, RawSample, Sample, input_files, write_prepared
+from .preprocess import Preprocessing
 
 CLASS_NAMES = ("pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down",
                "stand up", "donning", "doffing", "throw", "carry")
@@ -27,8 +27,8 @@ TRAIN_VIEWS = (1, 2)
 TRAIN_SUBJECTS = (1, 2, 3, 4, 5)
 
 
-def read_nw_ucla_file(path: Path) -> tuple[Sample, np.ndarray]:
-    """One json file -> (sample, coordinates (1, T, 20, 3)); DatasetError names the file and the problem."""
+def read_nw_ucla_file(path: Path) -> list[RawSample]:
+    """One json file -> [(sample, coordinates (1, T, 20, 3))]; DatasetError names the file and the problem."""
     match = NAME_PATTERN.fullmatch(path.stem)
     if not match:
         raise DatasetError(f"{path}: file name is not aAA_sSS_eEE_vVV.json")
@@ -51,30 +51,21 @@ def read_nw_ucla_file(path: Path) -> tuple[Sample, np.ndarray]:
     if not 1 <= label <= len(CLASS_NAMES):
         raise DatasetError(f"{path}: label {label} outside 1..{len(CLASS_NAMES)}")
     _, subject, _, view = (int(g) for g in match.groups())
-    return Sample(path.stem, label - 1, subject, view, len(skeletons)), skeletons[None]
+    return [(Sample(path.stem, label - 1, subject, view, len(skeletons)), skeletons[None])]
 
 
-def prepare_nw_ucla(json_dir: str | Path, out_dir: str | Path, frames: int = 64, centring: str = "frame") -> Path:
-    """Read every json file of ``json_dir`` and write the prepared dataset to ``out_dir``."""
-    json_dir = Path(json_dir)
-    if not json_dir.is_dir():
-        raise DatasetError(f"{json_dir}: no such directory")
-    paths = sorted(json_dir.glob("*.json"))
-    if not paths:
-        raise DatasetError(f"{json_dir}: no .json files")
-    layout = get_layout("kinect_v1")
-    records = [read_nw_ucla_file(p) for p in paths]
-    samples = [s for s, _ in records]
+DEFAULT_PREPROCESSING = Preprocessing(frames=64, centring="frame", rotate=False, persons=1)
+"""One performer; no rotation, as in the reference's NW-UCLA data (the results in docs/RESULTS.md)."""
 
-    def fill(data: np.ndarray) -> None:
-        for i, (_, coordinates) in enumerate(records):
-            data[i] = preprocess(coordinates, layout.centre, frames, persons=1, centring=centring)
 
-    def split(is_train) -> dict[str, list[int]]:
-        return {"train": [i for i, s in enumerate(samples) if is_train(s)],
-                "test": [i for i, s in enumerate(samples) if not is_train(s)]}
+def prepare_nw_ucla(json_dir: str | Path, out_dir: str | Path,
+                    preprocessing: Preprocessing = DEFAULT_PREPROCESSING, **options) -> PrepareReport:
+    """Read every json file of ``json_dir`` and write the prepared dataset to ``out_dir``.
 
-    splits = {"xview": split(lambda s: s.view in TRAIN_VIEWS), "xsub": split(lambda s: s.subject in TRAIN_SUBJECTS)}
-    return write_prepared(out_dir, name="nw-ucla", layout=layout, class_names=CLASS_NAMES, samples=samples,
-                          fill=fill, frames=frames, persons=1, splits=splits,
-                          preprocessing={"centring": centring, "centre_joint": layout.centre, "frames": frames})
+    ``options`` go to :func:`write_prepared` (workers, strict, progress).
+    """
+    paths = input_files(json_dir, ".json")
+    splits = {"xview": lambda s: "train" if s.view in TRAIN_VIEWS else "test",
+              "xsub": lambda s: "train" if s.subject in TRAIN_SUBJECTS else "test"}
+    return write_prepared(out_dir, name="nw-ucla", layout=get_layout("kinect_v1"), class_names=CLASS_NAMES,
+                          items=paths, read=read_nw_ucla_file, preprocessing=preprocessing, splits=splits, **options)

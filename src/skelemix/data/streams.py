@@ -1,6 +1,8 @@
 """Input streams: joint (coordinates), motion (frame differences) and bone (joint minus its parent).
 
 All take and return (N, C, T, V, M) tensors. Motion's last frame is zero; the centre joint's bone is zero.
+For 2D layouts the third channel is a confidence: motion and bone carry the mean score of the two frames or
+joints they join (pyskl's convention) instead of a difference.
 
 Example:
     >>> import torch
@@ -22,11 +24,17 @@ STREAMS = ("joint", "motion", "bone")
 def to_stream(x: torch.Tensor, stream: str, layout: SkeletonLayout) -> torch.Tensor:
     if stream == "joint":
         return x
+    scored = layout.spatial_channels == 2
     if stream == "motion":
         motion = torch.zeros_like(x)
         motion[:, :, :-1] = x[:, :, 1:] - x[:, :, :-1]
+        if scored:
+            motion[:, 2, :-1] = (x[:, 2, 1:] + x[:, 2, :-1]) / 2
         return motion
     if stream == "bone":
         parents = torch.tensor(layout.parents, device=x.device)
-        return x - x[:, :, :, parents]
+        bone = x - x[:, :, :, parents]
+        if scored:
+            bone[:, 2] = (x[:, 2] + x[:, 2, :, parents]) / 2
+        return bone
     raise ValueError(f"unknown stream {stream!r}; choose one of {', '.join(STREAMS)}")

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..layouts import NTU25
-from .format import Sample, write_prepared
-from .preprocess import preprocess
+from .format import PrepareReport, RawSample, Sample, write_prepared
+from .preprocess import Preprocessing
 
 ACTIONS = ("wave", "clap", "kick", "squat", "jump", "bow", "punch", "turn around", "raise both hands",
            "march", "side bend", "arm circles")
@@ -178,7 +178,7 @@ def synthesize(action: int, performer: dict, rng: np.random.Generator) -> tuple[
 
 
 def prepare_synthetic(out_dir: str | Path, performers: int = 16, repetitions: int = 5, frames: int = 64,
-                      seed: int = 0) -> Path:
+                      seed: int = 0) -> PrepareReport:
     """Generate len(ACTIONS) x performers x repetitions samples and write them as a prepared dataset."""
     if performers < 2 or repetitions < 1 or frames < 4:
         raise ValueError("need at least 2 performers, 1 repetition and 4 frames")
@@ -194,19 +194,16 @@ def prepare_synthetic(out_dir: str | Path, performers: int = 16, repetitions: in
                 samples.append(Sample(name, action, person["id"], view, sequence.shape[1]))
                 sequences.append(sequence)
 
-    def fill(data: np.ndarray) -> None:
-        for i, sequence in enumerate(sequences):
-            data[i] = preprocess(sequence, NTU25.centre, frames, persons=1)
-
     train_performers = performers // 2
-    splits = {
-        "xsub": {"train": [i for i, s in enumerate(samples) if s.subject <= train_performers],
-                 "test": [i for i, s in enumerate(samples) if s.subject > train_performers]},
-        "xview": {"train": [i for i, s in enumerate(samples) if s.view != 2],
-                  "test": [i for i, s in enumerate(samples) if s.view == 2]},
-    }
-    return write_prepared(out_dir, name="synthetic", layout=NTU25, class_names=ACTIONS, samples=samples, fill=fill,
-                          frames=frames, persons=1, splits=splits,
-                          preprocessing={"centring": "frame", "centre_joint": NTU25.centre, "frames": frames,
-                                         "generator": {"seed": seed, "performers": performers,
-                                                       "repetitions": repetitions}})
+    splits = {"xsub": lambda s: "train" if s.subject <= train_performers else "test",
+              "xview": lambda s: "train" if s.view != 2 else "test"}
+    # no rotation: the viewpoint is what the xview benchmark is about
+    preprocessing = Preprocessing(frames=frames, centring="frame", rotate=False, persons=1)
+    return write_prepared(out_dir, name="synthetic", layout=NTU25, class_names=ACTIONS,
+                            items=list(zip(samples, sequences)), read=_as_raw, preprocessing=preprocessing,
+                            splits=splits, info={"generator": {"seed": seed, "performers": performers,
+                                                               "repetitions": repetitions}})
+
+
+def _as_raw(item: RawSample) -> list[RawSample]:
+    return [item]

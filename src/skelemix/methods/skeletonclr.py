@@ -43,7 +43,8 @@ class SkeletonCLR(L.LightningModule):
         self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         self.key_projector = copy.deepcopy(self.projector).requires_grad_(False)
         self.queue = MemoryQueue(config.method.queue_size, enc.projection_dim)
-        self.augment = ViewAugmentation(config.augment.shear, config.augment.temporal_padding_ratio)
+        self.augment = ViewAugmentation(config.augment.shear, config.augment.temporal_padding_ratio,
+                                        layout.spatial_channels)
 
     @property
     def stream(self) -> str:
