@@ -69,7 +69,7 @@ def _total_loss(config, x):
     torch.manual_seed(0)
     model = METHODS[config.method.name](config, "ntu25")
     torch.manual_seed(1)  # the same views, partners and keys for every config
-    loss, logs, _ = model.contrastive_losses(x)
+    loss, logs, _, _ = model.contrastive_losses(x)
     return loss.item(), logs
 
 

@@ -72,7 +72,7 @@ def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, fram
 
     def step() -> None:
         with autocast("cpu", lightning_precision):
-            loss, _, keys = model.contrastive_losses(x)
+            loss, _, _, keys = model.contrastive_losses(x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -249,22 +249,44 @@ def config_command(configs: ConfigArgs = None):
 
 @app.command("pretrain")
 def pretrain_command(
-    configs: ConfigArgs,
+    configs: Annotated[Optional[list[str]], typer.Argument(
+        help="Built-in config names or YAML paths, composed in order, then key.sub=value overrides.",
+        show_default=False)] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/<configs>-<time>].")] = None,
+    resume: Annotated[Optional[Path], typer.Option(
+        help="Continue the run in this directory from its newest readable checkpoint, with its own config "
+             "(CONFIGS may then only be key=value overrides, e.g. train.epochs=400).")] = None,
+    devices: Annotated[Optional[int], typer.Option(help="Devices per node (train.devices).")] = None,
+    num_nodes: Annotated[Optional[int], typer.Option(help="Machines (train.num_nodes).")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="auto | ddp | ddp_spawn (train.strategy).")] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ):
     """Pretrain an encoder, e.g. `skelemix pretrain nw_ucla_xview skelemixclr train.epochs=10`."""
     import time
 
-    from .config import load_config
+    from .config import ConfigError, load_config
     from .training import pretrain
 
-    files, overrides = split_config_args(configs)
-    config = load_config(files, overrides)
-    if run_dir is None:
-        stem = "-".join(Path(f).stem for f in files) or "default"
-        run_dir = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out = pretrain(config, run_dir, progress=progress)
+    files, overrides = split_config_args(configs or [])
+    overrides += [f"train.{key}={value}" for key, value in
+                  (("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy)) if value is not None]
+    if resume is not None:
+        if files or run_dir is not None:
+            raise ConfigError("--resume continues a run with its own config.yaml: give only key=value overrides")
+        if not (resume / "config.yaml").is_file():
+            raise ConfigError(f"{resume}: not a skelemix run directory (no config.yaml)")
+        config, run_dir = load_config([resume / "config.yaml"], overrides), resume
+    else:
+        if not files:
+            raise ConfigError("give at least one config (e.g. `skelemix pretrain demo`), or --resume RUN_DIR")
+        config = load_config(files, overrides)
+        if run_dir is None:
+            run_dir = Path("runs") / f"{'-'.join(Path(f).stem for f in files)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        out = pretrain(config, run_dir, progress=progress, resume=resume is not None)
+    except KeyboardInterrupt as interrupt:  # says where the checkpoint is and how to continue
+        typer.echo(f"skelemix: {interrupt}", err=True)
+        raise typer.Exit(130) from None
     typer.echo(f"pretrained {config.method.name} (R={config.method.mix.repeats}); run directory: {out}")
 
 
@@ -379,8 +401,8 @@ def main() -> None:
     except (OSError, ValueError, FloatingPointError) as error:
         typer.echo(f"skelemix: error: {error}".replace("\n", " "), err=True)
         sys.exit(1)
-    except (KeyboardInterrupt, typer.Abort):
-        typer.echo("skelemix: interrupted", err=True)
+    except (KeyboardInterrupt, typer.Abort) as error:
+        typer.echo(f"skelemix: {error or 'interrupted'}", err=True)
         sys.exit(130)
     except typer.TyperException as error:  # a usage error (missing argument, bad option value), as click words it
         error.show()

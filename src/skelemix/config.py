@@ -74,7 +74,7 @@ class MethodConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 300
-    batch_size: int = 128
+    batch_size: int = 128  # global: split evenly across devices, so the lr holds for any number of them
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-4
@@ -82,7 +82,12 @@ class TrainConfig:
     lr_gamma: float = 0.1
     precision: str = "auto"  # auto | 32 | bf16
     accelerator: str = "auto"
-    devices: int = 1
+    devices: int = 1  # per node
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto | ddp | ddp_spawn (Lightning's)
+    key_batchnorm: str = "shuffle"  # with several devices: shuffle (MoCo's batch shuffle) | sync | local
+    deterministic: bool = False  # deterministic algorithms: bit-exact reruns and resumes, slower on GPUs
+    non_finite: str = "stop"  # a non-finite loss: stop (with the last good checkpoint) | skip the step
     seed: int = 0
     knn_every: int = 10  # epochs between kNN monitors on the test split (0: never); never used for selection
     log_every_n_steps: int = 10
@@ -119,6 +124,9 @@ CHOICES = {
     "method.name": ("skeletonclr", "skelemixclr"),
     "method.mix.mode": ("swap", "zeros", "gaussian", "random"),
     "train.precision": ("auto", "32", "bf16"),
+    "train.strategy": ("auto", "ddp", "ddp_spawn"),
+    "train.key_batchnorm": ("shuffle", "sync", "local"),
+    "train.non_finite": ("stop", "skip"),
 }
 
 
@@ -218,6 +226,10 @@ def validate(config: Config) -> None:
         (train.batch_size >= 2, "train.batch_size must be >= 2"),
         (train.lr > 0, "train.lr must be > 0"),
         (train.knn_every >= 0, "train.knn_every must be >= 0"),
+        (train.devices >= 1 and train.num_nodes >= 1, "train.devices and train.num_nodes must be >= 1"),
+        (train.batch_size % (train.devices * train.num_nodes) == 0,
+         f"train.batch_size {train.batch_size} does not split evenly over {train.devices * train.num_nodes} "
+         f"devices (train.devices x train.num_nodes)"),
         (config.eval.knn_k >= 1, "eval.knn_k must be >= 1"),
         (config.data.num_workers >= 0, "data.num_workers must be >= 0"),
     ]

@@ -1,7 +1,9 @@
-"""Pretraining entry point: config -> Lightning Trainer -> run directory.
+"""Pretraining entry point: config -> Lightning Trainer -> run directory; resuming a run that was stopped.
 
-A run directory holds ``config.yaml`` (the resolved config), ``checkpoints/last.ckpt``, CSV and TensorBoard
-logs (``logs/``), and later ``evaluation/*.json``.
+A run directory holds ``config.yaml`` (the resolved config), ``checkpoints/`` (see :mod:`skelemix.checkpoints`),
+CSV and TensorBoard logs (``logs/``; a resumed session logs to ``logs/resumed-N``), and later
+``evaluation/*.json``. Devices, nodes and the distributed strategy come from the config's ``train`` section and
+go to Lightning; ``train.batch_size`` is the global batch, split evenly across the ranks.
 
 Example:
     >>> from skelemix.config import load_config
@@ -10,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import yaml
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from .checkpoints import INTERRUPTED, AtomicCheckpointIO, resume_checkpoint
 from .config import Config
 from .data.format import PreparedDataset
 from .data.loading import split_loader
@@ -29,7 +34,7 @@ from .runtime import resolve_precision
 
 
 class KnnMonitor(Callback):
-    """Every ``every`` epochs, kNN top-1 of the query backbone on the benchmark's test split.
+    """Every ``every`` epochs, kNN top-1 of the query backbone on the benchmark's test split (on rank 0).
 
     A monitor only: nothing is selected with it, the final checkpoint is the one evaluated.
     """
@@ -39,7 +44,7 @@ class KnnMonitor(Callback):
 
     def on_train_epoch_end(self, trainer, module):
         epoch = trainer.current_epoch + 1
-        if self.every == 0 or (epoch % self.every and epoch != trainer.max_epochs):
+        if self.every == 0 or (epoch % self.every and epoch != trainer.max_epochs) or not trainer.is_global_zero:
             return
         data, ev = self.config.data, self.config.eval
         loaders = [split_loader(self.prepared, data.benchmark, part, ev.batch_size) for part in ("train", "test")]
@@ -47,15 +52,47 @@ class KnnMonitor(Callback):
         (train_x, train_y), (test_x, test_y) = (
             extract_features(module, loader, accelerator, trainer.precision) for loader in loaders)
         ranking = knn_classify(train_x, train_y, test_x, self.prepared.num_classes, ev.knn_k, ev.knn_temperature)
-        module.log("monitor/knn_top1", top_k_accuracy(ranking, test_y, 1), prog_bar=True)
+        module.log("monitor/knn_top1", top_k_accuracy(ranking, test_y, 1), prog_bar=True, rank_zero_only=True)
         module.train()
+
+
+class SaveOnInterrupt(Callback):
+    """Ctrl-C finishes the current step, saves checkpoints/interrupted.ckpt and stops the run.
+
+    Stopping between steps, never inside one, keeps the saved queue, weights and optimizer consistent; with
+    several ranks they agree on the step (any rank's request stops all).
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "checkpoints" / INTERRUPTED
+        self.requested = False
+        self.message = ""
+        self.previous_handler = None
+
+    def _request(self, signum, frame) -> None:
+        self.requested = True
+
+    def on_train_start(self, trainer, module):
+        self.previous_handler = signal.signal(signal.SIGINT, self._request)
+
+    def on_train_end(self, trainer, module):
+        signal.signal(signal.SIGINT, self.previous_handler or signal.default_int_handler)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_index):
+        if trainer.strategy.reduce_boolean_decision(self.requested, all=False):
+            trainer.save_checkpoint(self.path, weights_only=False)
+            self.on_train_end(trainer, module)
+            self.message = (f"interrupted at step {trainer.global_step}; saved {self.path}; continue with "
+                            f"`skelemix pretrain --resume {self.path.parent.parent}`")
+            raise KeyboardInterrupt(self.message)
 
 
 def make_run_dir(run_dir: str | Path) -> Path:
     """Create the run directory; fail now, not after hours, if it cannot be written or already holds a run."""
     run_dir = Path(run_dir)
-    if (run_dir / "checkpoints" / "last.ckpt").exists():
-        raise FileExistsError(f"{run_dir}: already holds a pretraining run; choose another --run-dir")
+    if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+        raise FileExistsError(f"{run_dir}: already holds a pretraining run; choose another --run-dir, or "
+                              f"continue it with --resume")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -66,37 +103,79 @@ def make_run_dir(run_dir: str | Path) -> Path:
     return run_dir
 
 
-def pretrain(config: Config, run_dir: str | Path, progress: bool = True) -> Path:
-    """Pretrain the configured method on the configured dataset; returns the run directory."""
+def check_free_space(run_dir: Path, model: L.LightningModule) -> None:
+    """Fail before training if the disk cannot hold the checkpoints (latest, previous and one being written)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    checkpoint = sum(t.numel() * t.element_size() for t in tensors) + trainable  # + SGD momentum
+    needed = 3 * checkpoint + 50 * 2**20  # and room for logs
+    free = shutil.disk_usage(run_dir).free
+    if free < needed:
+        raise OSError(f"{run_dir}: only {free / 2**20:.0f} MiB free; checkpoints need about "
+                      f"{needed / 2**20:.0f} MiB (three copies during a save, plus logs)")
+
+
+def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume: bool = False,
+             callbacks: tuple[Callback, ...] = ()) -> Path:
+    """Pretrain the configured method on the configured dataset; returns the run directory.
+
+    ``resume``: continue the run in ``run_dir`` from its newest readable checkpoint (``config`` should be
+    the run's own, with at most a longer schedule). ``callbacks`` are added to the Trainer's.
+    """
     prepared = PreparedDataset(config.data.path)
     split = prepared.split(config.data.benchmark)  # fail early on a wrong benchmark name
-    run_dir = make_run_dir(run_dir)
+    run_dir = Path(run_dir)
+    checkpoint, version = None, ""
+    if resume:
+        checkpoint, notes = resume_checkpoint(run_dir)
+        for note in notes:
+            print(f"skelemix: {note}")
+        version = f"resumed-{len(list((run_dir / 'logs').glob('resumed-*'))) + 1}"
+    else:
+        make_run_dir(run_dir)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     model = METHODS[config.method.name](config, prepared.layout)
+    check_free_space(run_dir, model)
     train = config.train
-    loader = split_loader(prepared, config.data.benchmark, "train", train.batch_size, shuffle=True, drop_last=True,
-                          num_workers=config.data.num_workers)
-    if len(loader) == 0:
-        raise ValueError(f"{prepared.path}: fewer training samples than one batch of {train.batch_size}")
     precision = resolve_precision(train.precision, train.accelerator)
+    interrupt = SaveOnInterrupt(run_dir)
     trainer = L.Trainer(
-        max_epochs=train.epochs, accelerator=train.accelerator, devices=train.devices, precision=precision,
-        default_root_dir=run_dir, log_every_n_steps=min(train.log_every_n_steps, len(loader)),
-        logger=[CSVLogger(run_dir, name="logs", version=""), TensorBoardLogger(run_dir, name="logs", version="")],
-        # one checkpoint, overwritten at every epoch's end: what evaluation and resuming read
+        max_epochs=train.epochs, accelerator=train.accelerator, devices=train.devices, num_nodes=train.num_nodes,
+        strategy=train.strategy, sync_batchnorm=train.key_batchnorm == "sync", deterministic=train.deterministic,
+        precision=precision, default_root_dir=run_dir, plugins=[AtomicCheckpointIO()],
+        logger=[CSVLogger(run_dir, name="logs", version=version),
+                TensorBoardLogger(run_dir, name="logs", version=version)],
+        # one checkpoint, overwritten at every epoch's end (the one before kept as last.previous.ckpt)
         callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                    enable_version_counter=False),
                    LearningRateMonitor(),
                    # a benchmark without test samples (e.g. "all") has nothing to monitor on
-                   KnnMonitor(prepared, config, train.knn_every if split["test"] else 0)],
+                   KnnMonitor(prepared, config, train.knn_every if split["test"] else 0),
+                   interrupt, *callbacks],
         enable_progress_bar=progress, enable_model_summary=progress,
     )
+    if train.batch_size % trainer.world_size:  # under a launcher whose world differs from the config's
+        raise ValueError(f"train.batch_size {train.batch_size} does not split evenly over {trainer.world_size} "
+                         f"ranks")
+    per_rank = train.batch_size // trainer.world_size
+    loader = split_loader(prepared, config.data.benchmark, "train", per_rank, shuffle=True, drop_last=True,
+                          num_workers=config.data.num_workers)
+    if len(loader) < trainer.world_size:
+        raise ValueError(f"{prepared.path}: fewer training samples than one batch of {train.batch_size}")
+    trainer.log_every_n_steps = min(train.log_every_n_steps, len(loader) // trainer.world_size)
     started = time.time()
-    trainer.fit(model, loader)
-    (run_dir / "pretrain_summary.yaml").write_text(yaml.safe_dump({
-        "method": config.method.name, "mixes": config.method.mix.repeats, "dataset": prepared.name,
-        "benchmark": config.data.benchmark, "stream": config.data.stream, "epochs": train.epochs,
-        "precision": precision, "seconds": round(time.time() - started, 1), "torch": str(torch.__version__),
-    }, sort_keys=False))
+    try:
+        trainer.fit(model, loader, ckpt_path=checkpoint, weights_only=True)
+    except SystemExit:
+        if trainer.interrupted:  # Lightning exits on KeyboardInterrupt; report it as one
+            raise KeyboardInterrupt(interrupt.message or "interrupted before the first step ended") from None
+        raise
+    if trainer.is_global_zero:
+        (run_dir / "pretrain_summary.yaml").write_text(yaml.safe_dump({
+            "method": config.method.name, "mixes": config.method.mix.repeats, "dataset": prepared.name,
+            "benchmark": config.data.benchmark, "stream": config.data.stream, "epochs": train.epochs,
+            "devices": trainer.world_size, "precision": precision, "seconds": round(time.time() - started, 1),
+            "torch": str(torch.__version__),
+        }, sort_keys=False))
     return run_dir

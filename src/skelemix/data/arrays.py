@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_file
 from ..layouts import get_layout
 from .foreign import SampleArray, class_names_for, load_pickle, read_entry, subject_and_view
-from .format import DatasetError, PreparedDataset, PrepareReport, atomic_file, write_prepared
+from .format import DatasetError, PreparedDataset, PrepareReport, write_prepared
 from .preprocess import Preprocessing
 
 SPLIT_PREFIX = "split_"

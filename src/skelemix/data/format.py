@@ -166,20 +166,6 @@ def _staging_directory(out_dir: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-@contextmanager
-def atomic_file(path: Path):
-    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 class _RowWriter:
     """Appends float32 rows to a .npy file whose header is rewritten with the final row count on close.
 

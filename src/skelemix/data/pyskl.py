@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_file
 from ..layouts import SkeletonLayout, get_layout
 from .foreign import class_names_for, load_pickle, subject_and_view
-from .format import DatasetError, PreparedDataset, atomic_file, PrepareReport, RawSample, Sample, write_prepared
+from .format import DatasetError, PreparedDataset, PrepareReport, RawSample, Sample, write_prepared
 from .preprocess import Preprocessing, valid_frame_count
 
 LAYOUT_BY_SHAPE = {(25, 3): "ntu25", (20, 3): "kinect_v1", (17, 2): "coco17"}

@@ -15,35 +15,18 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from ..checkpoints import CheckpointError, checkpoint_path, read_checkpoint
 from ..config import Config, ConfigError, config_from_dict
 from ..methods import METHODS, SkeletonCLR
 from ..runtime import autocast, resolve_accelerator
 
 
-class CheckpointError(ValueError):
-    """A file is not a usable skelemix checkpoint; the message names it and says why."""
-
-
-def checkpoint_path(path: str | Path) -> Path:
-    """A checkpoint file, or the run directory holding checkpoints/last.ckpt."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoints" / "last.ckpt"
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    return path
-
-
 def load_pretrained(path: str | Path, map_location: str = "cpu") -> SkeletonCLR:
     """The pretraining module saved in a checkpoint (or run directory), in eval mode."""
     path = checkpoint_path(path)
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0] if str(error) else 'no detail'})") from None
-    hyper = state.get("hyper_parameters") if isinstance(state, dict) else None
-    if not isinstance(hyper, dict) or "config" not in hyper or "layout" not in hyper:
+    state = read_checkpoint(path, map_location)
+    hyper = state["hyper_parameters"]
+    if "config" not in hyper or "layout" not in hyper:
         raise CheckpointError(f"{path}: not a skelemix pretraining checkpoint (no config and layout inside)")
     try:
         config = config_from_dict(hyper["config"], where=str(path))

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoints import checkpoint_path
 from ..data.format import PreparedDataset
 from ..data.loading import split_loader
 from ..runtime import resolve_precision
-from .features import checkpoint_path, extract_features, load_pretrained, random_init
+from .features import extract_features, load_pretrained, random_init
 from .knn import knn_scores, top_k_accuracy
 from .linear import linear_probe
 

@@ -22,13 +22,10 @@ class SkeleMixCLR(SkeletonCLR):
         mix = self.config.method.mix
         self.skelemix = SkeleMix(self.layout, mix.min_parts, mix.max_parts, mix.min_frames, mix.max_frames, mix.mode)
 
-    def region_generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + self.global_step)
-
     def extra_losses(self, query_view, k, negatives):
         """lambda * sum over R mixes of (L_p + L_g) / 2, and the last mix's pair similarities."""
         method = self.config.method
-        generator = self.region_generator()
+        generator = self.step_generator()
         mix_losses = []
         for _ in range(method.mix.repeats):
             mixed, partner, mask = self.skelemix(query_view, generator)

@@ -3,7 +3,13 @@
 A batch (N, C, T, V, M) of joint coordinates gets two independent views (Shear, Temporal Crop), each turned
 into the configured stream. The query view goes through the query encoder and projection head, the key view
 through their momentum copies; InfoNCE (Eq. 1) contrasts each query with its key against the queue, and the
-batch's keys (gathered from every rank) enter the queue afterwards.
+batch's keys (gathered from every rank, in rank order) enter the queue afterwards, so that every rank holds
+the same queue whatever the number of ranks.
+
+With several ranks the key encoder's BatchNorm sees, by default, a batch shuffled across ranks (MoCo's
+"shuffle BN": a query and its key are normalised with different batch statistics, which keeps the
+encoder from cheating through them); ``train.key_batchnorm=sync`` uses SyncBatchNorm everywhere instead and
+``local`` each rank's own batch.
 
 Example:
     >>> from skelemix.config import load_config
@@ -20,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..augmentations import ViewAugmentation
+from ..checkpoints import FORMAT_VERSION, restore_rng_states, rng_states
 from ..config import Config, config_from_dict
 from ..data.streams import to_stream
 from ..layouts import SkeletonLayout, get_layout
@@ -45,6 +52,7 @@ class SkeletonCLR(L.LightningModule):
         self.queue = MemoryQueue(config.method.queue_size, enc.projection_dim)
         self.augment = ViewAugmentation(config.augment.shear, config.augment.temporal_padding_ratio,
                                         layout.spatial_channels)
+        self.skipped_steps = 0
 
     @property
     def stream(self) -> str:
@@ -58,25 +66,51 @@ class SkeletonCLR(L.LightningModule):
         """(N, out_channels) -> L2-normalised (N, projection_dim)."""
         return F.normalize(self.projector(pooled), dim=1)
 
+    @property
+    def world_size(self) -> int:
+        return self.trainer.world_size if self._trainer is not None else 1
+
+    def step_generator(self, purpose: int = 0) -> torch.Generator:
+        """A CPU generator seeded by (seed, global step, purpose): the same draws on every rank."""
+        return torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + self.global_step + purpose * 2**40)
+
     @torch.no_grad()
-    def keys(self, view: torch.Tensor) -> torch.Tensor:
-        """Normalised keys (N, projection_dim) of a stream-converted view from the momentum encoder."""
+    def keys(self, view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised keys of a stream-converted view (N, ...) from the momentum encoder:
+        (this rank's (N, D), every rank's in rank order (W N, D))."""
         momentum_update(self.key_encoder, self.encoder, self.config.method.momentum)
         momentum_update(self.key_projector, self.projector, self.config.method.momentum)
-        return F.normalize(self.key_projector(self.key_encoder(view)), dim=1)
 
-    def contrastive_losses(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-        """x: (N, C, T, V, M) -> (loss, values to log, keys (N, D) for the queue)."""
+        def encode(x: torch.Tensor) -> torch.Tensor:
+            return F.normalize(self.key_projector(self.key_encoder(x)), dim=1)
+
+        if self.world_size == 1:
+            k = encode(view)
+            return k, k
+        n, rank = len(view), self.global_rank
+        if self.config.train.key_batchnorm == "shuffle":
+            everything = self.all_gather(view).flatten(0, 1)  # (W N, ...)
+            order = torch.randperm(len(everything), generator=self.step_generator(purpose=1)).to(view.device)
+            shuffled = self.all_gather(encode(everything[order[rank * n:(rank + 1) * n]])).flatten(0, 1)
+            gathered = torch.empty_like(shuffled)
+            gathered[order] = shuffled
+        else:
+            gathered = self.all_gather(encode(view)).flatten(0, 1)
+        return gathered[rank * n:(rank + 1) * n], gathered
+
+    def contrastive_losses(self, x: torch.Tensor
+                           ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """x: (N, C, T, V, M) -> (loss, values to log, this rank's keys (N, D), every rank's (W N, D) for the queue)."""
         query_view = to_stream(self.augment(x), self.stream, self.layout)
         key_view = to_stream(self.augment(x), self.stream, self.layout)
         q = self.project(self.encoder(query_view))
-        k = self.keys(key_view)
+        k, all_keys = self.keys(key_view)
         # a snapshot: the queue is updated in place before backward, and the logits' gradient needs it
         negatives = self.queue.keys.clone()
         loss_info = info_nce(q, k, negatives, self.config.method.temperature)
         loss_extra, extra_logs = self.extra_losses(query_view, k, negatives)
         logs = {"loss_info": loss_info.detach(), **self.pair_similarities(q, k, negatives), **extra_logs}
-        return loss_info + loss_extra, logs, k
+        return loss_info + loss_extra, logs, k, all_keys
 
     def extra_losses(self, query_view: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor
                      ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -89,16 +123,36 @@ class SkeletonCLR(L.LightningModule):
         with torch.no_grad():
             return {"sim/query_key": (q * k).sum(1).mean().float(), "sim/query_queue": (q.float() @ negatives.T).mean()}
 
+    def setup(self, stage: str) -> None:
+        # each rank its own augmentation stream; SkeleMix regions and the BN shuffle use step_generator instead
+        if self.world_size > 1:
+            L.seed_everything(self.config.train.seed + self.global_rank, workers=True, verbose=False)
+
     def training_step(self, batch, batch_index):
         x = batch[0]
-        loss, logs, keys = self.contrastive_losses(x)
+        loss, logs, keys, queue_keys = self.contrastive_losses(x)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss {loss.item()} at step {self.global_step}; "
-                                     "try a lower train.lr or train.precision=32")
-        self.queue.enqueue(self.all_gather(keys).reshape(-1, keys.shape[-1]) if self.trainer.world_size > 1 else keys)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x))
-        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=False, on_epoch=True, batch_size=len(x))
-        return loss
+            if self.config.train.non_finite == "skip":
+                self.skipped_steps += 1
+                self.log("train/skipped_steps", float(self.skipped_steps), on_step=True, on_epoch=False)
+                return None  # Lightning skips backward and the optimizer step
+            checkpoint = self.trainer.checkpoint_callback.best_model_path or "none yet (no epoch had finished)"
+            raise FloatingPointError(
+                f"non-finite loss ({loss.item()}) at step {self.global_step} (epoch {self.current_epoch}); last "
+                f"good checkpoint: {checkpoint}; lower train.lr, set train.precision=32 or train.non_finite=skip, "
+                f"then continue with `skelemix pretrain --resume RUN_DIR`")
+        self.queue.enqueue(queue_keys)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x), sync_dist=True)
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=False, on_epoch=True, batch_size=len(x),
+                      sync_dist=True)
+        return {"loss": loss, "keys": keys, "queue_keys": queue_keys}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["skelemix"] = {"format_version": FORMAT_VERSION, "rng": rng_states()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        restore_rng_states(checkpoint["skelemix"]["rng"])
+        self.setup("fit")  # the saved states are rank 0's; other ranks derive their own again
 
     def configure_optimizers(self):
         train = self.config.train

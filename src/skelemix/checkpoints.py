@@ -1,0 +1,115 @@
+"""Pretraining checkpoints: the full state, written atomically, read safely, found again to resume a run.
+
+A checkpoint is Lightning's (query and key encoders, projection heads, queue and its pointer; optimizer and
+scheduler; epoch, step, loop and callback states) plus ``hyper_parameters`` (the resolved config, stream
+included, and the layout) and ``skelemix``: {"format_version", "rng"}, the torch, numpy and Python random
+states when it was saved, so that a resumed run draws the same augmentations and batches as an
+uninterrupted one.
+
+``RUN_DIR/checkpoints`` holds ``last.ckpt`` (end of the latest epoch), ``last.previous.ckpt`` (the one before,
+kept in case the latest is damaged) and, after Ctrl-C, ``interrupted.ckpt`` (mid-epoch). Each is written to a
+temporary file, flushed to disk and renamed into place, so a kill during a write never damages one.
+Checkpoints are read with ``torch.load(weights_only=True)``: plain containers and tensors only.
+
+Example:
+    >>> state = read_checkpoint("runs/ucla")                  # doctest: +SKIP
+    >>> path, notes = resume_checkpoint("runs/ucla")          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from .files import atomic_file
+
+FORMAT_VERSION = 1
+LAST, PREVIOUS, INTERRUPTED = "last.ckpt", "last.previous.ckpt", "interrupted.ckpt"
+
+
+class CheckpointError(ValueError):
+    """A file is not a usable skelemix checkpoint; the message names it and says why."""
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file, or the run directory holding checkpoints/last.ckpt."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / LAST
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The checkpoint at ``path`` (a file or a run directory) as a dict; CheckpointError if it is not ours."""
+    path = checkpoint_path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else 'no detail'})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("hyper_parameters"), dict):
+        raise CheckpointError(f"{path}: not a skelemix pretraining checkpoint (no config and layout inside)")
+    version = state.get("skelemix", {}).get("format_version") if isinstance(state.get("skelemix"), dict) else None
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: written by an incompatible skelemix (checkpoint format {version}, this "
+                              f"version reads {FORMAT_VERSION})")
+    return state
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint IO: temporary file, fsync, rename; the replaced last.ckpt becomes last.previous.ckpt."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        path = Path(path)
+        with atomic_file(path) as temporary:
+            with temporary.open("wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            if path.name == LAST and path.exists():
+                os.replace(path, path.with_name(PREVIOUS))
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return read_checkpoint(path, map_location or "cpu")
+
+
+def resume_checkpoint(run_dir: str | Path) -> tuple[Path, list[str]]:
+    """The readable checkpoint of ``run_dir`` with the most steps, and notes on the unreadable ones skipped."""
+    folder = Path(run_dir) / "checkpoints"
+    found, notes = [], []
+    for name in (INTERRUPTED, LAST, PREVIOUS):
+        path = folder / name
+        if path.is_file():
+            try:
+                found.append((read_checkpoint(path)["global_step"], path))
+            except CheckpointError as error:
+                notes.append(f"skipping {error}")
+    if not found:
+        raise CheckpointError(f"{run_dir}: no readable checkpoint to resume from"
+                              + (f" ({'; '.join(notes)})" if notes else ""))
+    return max(found)[1], notes
+
+
+def rng_states() -> dict:
+    """The torch, numpy and Python random states, as plain containers and tensors."""
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+            "python": random.getstate()}
+
+
+def restore_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    name, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    random.setstate(states["python"])

@@ -1,0 +1,138 @@
+"""The bad-input catalogue (docs/BAD_INPUT.md): every row's message and exit code, through the command line."""
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from skelemix.cli import main
+from skelemix.data import prepare_synthetic
+
+CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "BAD_INPUT.md"
+TINY = ["encoder.hidden_channels=8", "method.queue_size=32", "method.mix.min_frames=1", "method.mix.max_frames=2",
+        "train.batch_size=8", "train.knn_every=0", "train.precision=32", "train.epochs=1"]
+# rows checked in tests/test_resume.py, where the situation is made through the Python API
+CHECKED_ELSEWHERE = {"skipping", "checkpoints need about", "non-finite loss", "cannot write the run directory"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A prepared dataset, damaged copies of it, a trained run and odd files, shared by the cases."""
+    root = tmp_path_factory.mktemp("bad")
+    data = prepare_synthetic(root / "data", performers=4, repetitions=2, frames=16).path
+    damaged = {}
+    for name, damage in {
+        "npy": lambda d: (d / "data.npy").write_bytes(b"\x93NUMPY garbage"),
+        "shape": lambda d: np.save(d / "data.npy", np.zeros((96, 3, 16, 20, 1), np.float32)),
+        "rows": lambda d: (d / "samples.csv").write_text("\n".join((d / "samples.csv").read_text().split("\n")[:4])),
+        "json": lambda d: (d / "dataset.json").write_text("{broken"),
+    }.items():
+        shutil.copytree(data, root / name)
+        damage(root / name)
+        damaged[name] = root / name
+    (root / "notdata").mkdir()
+    (root / "broken.yaml").write_text("train: [unclosed\n")
+    (root / "fake.ckpt").write_bytes(b"\x00not a checkpoint" * 8)
+    torch.save({"state_dict": {}}, root / "foreign.ckpt")
+    torch.save({"hyper_parameters": {}, "skelemix": {"format_version": 99}}, root / "future.ckpt")
+    torch.save({"hyper_parameters": {}, "code": ValueError("an object")}, root / "object.ckpt")
+    (root / "nonempty").mkdir()
+    (root / "nonempty" / "file").write_text("x")
+    np.savez(root / "all.npz", data=np.random.default_rng(0).normal(size=(12, 16, 25, 3)), labels=np.arange(12) % 2)
+    run(["prepare", "numpy", str(root / "all.npz"), str(root / "alldata"), "--no-progress"], root)
+    run(["pretrain", "synthetic", "skelemixclr", f"data.path={data}", *TINY, "--run-dir", str(root / "run"),
+         "--no-progress"], root)
+    run(["pretrain", "synthetic", "skelemixclr", f"data.path={root / 'alldata'}", "data.benchmark=all", *TINY,
+         "--run-dir", str(root / "allrun"), "--no-progress"], root)
+    (root / "emptyrun").mkdir()
+    shutil.copy(root / "run" / "config.yaml", root / "emptyrun")
+    return {"root": root, "data": data, **damaged}
+
+
+def run(args, cwd, capsys=None):
+    """skelemix ARGS in this process -> (exit code, stderr)."""
+    import os
+
+    previous = os.getcwd()
+    os.chdir(cwd)
+    sys.argv = ["skelemix", *args]
+    try:
+        main()
+    except SystemExit as exit:
+        code = exit.code
+    finally:
+        os.chdir(previous)
+    return code, capsys.readouterr().err if capsys else ""
+
+
+def pretrain(w, *overrides):
+    return ["pretrain", "synthetic", "skelemixclr", f"data.path={w['data']}", *TINY, *overrides, "--no-progress",
+            "--run-dir", str(w["root"] / "new-run")]
+
+
+CASES = {
+    # config files and overrides
+    "unknown key 'train.epohcs'": (lambda w: pretrain(w, "train.epohcs=3"), 1),
+    "train.epochs must be int": (lambda w: pretrain(w, "train.epochs=ten"), 1),
+    "data.stream must be one of joint, motion, bone": (lambda w: pretrain(w, "data.stream=velocity"), 1),
+    "method.mix needs 1 <= min_parts <= max_parts <= 5":
+        (lambda w: pretrain(w, "method.mix.min_parts=4", "method.mix.max_parts=3"), 1),
+    "does not split evenly over 2 devices": (lambda w: pretrain(w, "train.batch_size=9", "train.devices=2"), 1),
+    "invalid YAML": (lambda w: ["pretrain", str(w["root"] / "broken.yaml")], 1),
+    "no such config file or built-in config": (lambda w: ["pretrain", "ntu61_xsub"], 1),
+    "give at least one config": (lambda w: ["pretrain"], 1),
+    # prepared datasets
+    "no such prepared dataset directory": (lambda w: pretrain(w, f"data.path={w['root'] / 'nowhere'}"), 1),
+    "not a prepared dataset (missing": (lambda w: pretrain(w, f"data.path={w['root'] / 'notdata'}"), 1),
+    "no benchmark 'xsubb'": (lambda w: pretrain(w, "data.benchmark=xsubb"), 1),
+    "data.npy: unreadable": (lambda w: pretrain(w, f"data.path={w['npy']}"), 1),
+    "is not (N, 3, T, 25, M) for layout ntu25": (lambda w: pretrain(w, f"data.path={w['shape']}"), 1),
+    "samples.csv has 3 rows, data.npy 96": (lambda w: pretrain(w, f"data.path={w['rows']}"), 1),
+    "dataset.json: invalid JSON": (lambda w: pretrain(w, f"data.path={w['json']}"), 1),
+    "fewer training samples than one batch": (lambda w: pretrain(w, "train.batch_size=64"), 1),
+    "has no test samples": (lambda w: ["evaluate", "knn", str(w["root"] / "allrun")], 1),
+    # checkpoints and run directories
+    "no such checkpoint": (lambda w: ["evaluate", "knn", str(w["root"] / "nothing.ckpt")], 1),
+    "not a readable checkpoint": (lambda w: ["evaluate", "linear", str(w["root"] / "fake.ckpt")], 1),
+    "not a skelemix pretraining checkpoint": (lambda w: ["evaluate", "knn", str(w["root"] / "foreign.ckpt")], 1),
+    "written by an incompatible skelemix": (lambda w: ["evaluate", "knn", str(w["root"] / "future.ckpt")], 1),
+    "object.ckpt: not a readable checkpoint": (lambda w: ["evaluate", "knn", str(w["root"] / "object.ckpt")], 1),
+    "no readable checkpoint to resume from": (lambda w: ["pretrain", "--resume", str(w["root"] / "emptyrun")], 1),
+    "not a skelemix run directory (no config.yaml)": (lambda w: ["pretrain", "--resume", str(w["root"] / "notdata")],
+                                                      1),
+    "--resume continues a run with its own config.yaml": (lambda w: ["pretrain", "demo", "--resume",
+                                                                     str(w["root"] / "run")], 1),
+    "already holds a pretraining run": (lambda w: [*pretrain(w)[:-1], str(w["root"] / "run")], 1),
+    # command-line arguments
+    "Missing argument": (lambda w: ["prepare", "ntu60"], 2),
+    "Invalid value for '--frames'": (lambda w: ["prepare", "nw-ucla", "x", "y", "--frames", "many"], 2),
+    "expected comma-separated integers": (lambda w: ["prepare", "numpy", "x.npz", "y", "--train-subjects", "1,x"], 2),
+    "output directory exists and is not empty": (lambda w: ["prepare", "synthetic", str(w["root"] / "nonempty")], 1),
+}
+
+
+@pytest.mark.parametrize("message", list(CASES))
+def test_catalogue_entry(message, world, capsys):
+    make_args, expected_code = CASES[message]
+    code, stderr = run(make_args(world), world["root"], capsys)
+    assert code == expected_code, stderr
+    assert message in stderr, stderr
+    if expected_code == 1:
+        assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("skelemix: error: "), stderr
+    assert "Traceback" not in stderr
+    assert not (world["root"] / "new-run" / "checkpoints").exists()  # nothing half-made by a failed pretrain
+
+
+def test_the_catalogue_lists_exactly_what_is_tested():
+    text = CATALOGUE.read_text()
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| ") and not line.startswith("| bad")]
+    documented = {re.findall(r"`([^`]+)`", row[2])[0] for row in rows if re.findall(r"`([^`]+)`", row[2])}
+    tested = set(CASES) | CHECKED_ELSEWHERE
+    assert {d for d in documented if not any(d in t or t in d for t in tested)} == set()
+    assert {t for t in tested if not any(t in d or d in t for d in documented)} == set()
+    json.dumps(sorted(documented))  # plain strings
