@@ -49,6 +49,8 @@ def world(tmp_path_factory):
          "--no-progress"], root)
     run(["pretrain", "synthetic", "skelemixclr", f"data.path={root / 'alldata'}", "data.benchmark=all", *TINY,
          "--run-dir", str(root / "allrun"), "--no-progress"], root)
+    run(["evaluate", "knn", str(root / "run")], root)
+    run(["evaluate", "knn", str(root / "run"), "--benchmark", "xview", "--out-dir", str(root / "xview-eval")], root)
     (root / "emptyrun").mkdir()
     shutil.copy(root / "run" / "config.yaml", root / "emptyrun")
     return {"root": root, "data": data, **damaged}
@@ -108,6 +110,20 @@ CASES = {
     "--resume continues a run with its own config.yaml": (lambda w: ["pretrain", "demo", "--resume",
                                                                      str(w["root"] / "run")], 1),
     "already holds a pretraining run": (lambda w: [*pretrain(w)[:-1], str(w["root"] / "run")], 1),
+    # evaluation, fusion, prediction
+    "evaluation may change only eval.* settings": (lambda w: ["evaluate", "knn", str(w["root"] / "run"), "--set",
+                                                              "encoder.dropout=0.1"], 1),
+    "pretrained on the joint stream, not bone; add --force-stream": (lambda w: ["evaluate", "knn", str(w["root"] / "run"),
+                                                                                "--stream", "bone"], 1),
+    "semi needs --fraction in (0, 1]": (lambda w: ["evaluate", "semi", str(w["root"] / "run"), "--fraction", "0"], 1),
+    "no such evaluation result": (lambda w: ["ensemble", str(w["root"] / "run"), str(w["root"] / "allrun"),
+                                             "--protocol", "linear"], 1),
+    "scored other test samples, or in another order": (lambda w: ["ensemble", str(w["root"] / "run"),
+                                                                  str(w["root"] / "xview-eval"), "--protocol", "knn"], 1),
+    "fusion needs at least two runs": (lambda w: ["ensemble", str(w["root"] / "run"), "--protocol", "knn"], 1),
+    "no such classifier file": (lambda w: ["predict", str(w["root"] / "missing.pt"), str(w["data"])], 1),
+    "not a skelemix classifier": (lambda w: ["predict", str(w["root"] / "run" / "checkpoints" / "last.ckpt"),
+                                             str(w["data"])], 1),
     # command-line arguments
     "Missing argument": (lambda w: ["prepare", "ntu60"], 2),
     "Invalid value for '--frames'": (lambda w: ["prepare", "nw-ucla", "x", "y", "--frames", "many"], 2),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 import yaml
 
@@ -22,6 +23,8 @@ app.add_typer(prepare_app, name="prepare")
 app.add_typer(export_app, name="export")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(benchmark_app, name="benchmark")
+visualize_app = typer.Typer(help="Figures, written as PNG.", no_args_is_help=True)
+app.add_typer(visualize_app, name="visualize")
 
 ConfigArgs = Annotated[list[str], typer.Argument(
     help="Built-in config names or YAML paths, composed in order, then key.sub=value overrides.",
@@ -290,47 +293,230 @@ def pretrain_command(
     typer.echo(f"pretrained {config.method.name} (R={config.method.mix.repeats}); run directory: {out}")
 
 
-def _evaluate(protocol: str, source: Path, data: Optional[Path], benchmark: Optional[str], random_init: bool,
-              out_dir: Optional[Path], as_json: bool, overrides: dict):
+def _evaluate(protocol: str, source: Path, common: dict, settings: dict, fraction: Optional[float] = None):
     from .evaluation.protocols import evaluate
 
-    result = evaluate(protocol, source, data_path=str(data) if data else None, benchmark=benchmark,
-                      random_weights=random_init, out_dir=out_dir,
-                      overrides={k: v for k, v in overrides.items() if v is not None})
+    overrides = [*common.pop("set"), *(f"eval.{k}={v}" for k, v in settings.items() if v is not None)]
+    as_json = common.pop("as_json")
+    data = common.pop("data")
+    result = evaluate(protocol, source, data_path=str(data) if data else None, overrides=overrides,
+                      fraction=fraction, progress=False, **common)
     if as_json:
-        typer.echo(json.dumps({k: v for k, v in result.items() if k != "test_indices"}, indent=2))
+        typer.echo(json.dumps({k: v for k, v in result.items() if k not in ("test_names", "test_labels", "subset")},
+                              indent=2))
     else:
-        typer.echo(f"{protocol} {result['weights']} {result['method']} {result['stream']} on {result['dataset']} "
-                   f"{result['benchmark']}: top-1 {result['top1']:.2f}  top-5 {result['top5']:.2f}  -> {result['path']}")
+        typer.echo(f"{result['name']} {result['weights']} {result['method']} {result['stream']} on "
+                   f"{result['dataset']} {result['benchmark']}: top-1 {result['top1']:.2f}  top-5 {result['top5']:.2f}"
+                   f"  -> {result['path']}")
 
 
 Source = Annotated[Path, typer.Argument(help="A checkpoint file or a run directory (uses checkpoints/last.ckpt).")]
 DataOpt = Annotated[Optional[Path], typer.Option(help="Prepared dataset [default: the one pretrained on].")]
 BenchOpt = Annotated[Optional[str], typer.Option(help="Benchmark of splits.json [default: the pretraining one].")]
-RandomOpt = Annotated[bool, typer.Option("--random-init", help="Evaluate the same network randomly initialised.")]
 OutOpt = Annotated[Optional[Path], typer.Option(help="Where to write results [default: RUN_DIR/evaluation].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+StreamOpt = Annotated[Optional[str], typer.Option(help="joint | motion | bone [default: the pretraining stream].")]
+ForceOpt = Annotated[bool, typer.Option(help="Allow a stream other than the pretraining one.")]
+ConfigOpt = Annotated[Optional[list[str]], typer.Option(
+    "--config", help="YAML with an eval section (e.g. semi_pku2_1pct); repeatable.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="An eval.key=value override (e.g. eval.finetune_epochs=30); repeatable.")]
+
+
+def _common(random_weights, data, benchmark, out_dir, as_json, stream, force_stream, config, set_) -> dict:
+    return {"random_weights": random_weights, "data": data, "benchmark": benchmark, "out_dir": out_dir,
+            "as_json": as_json, "stream": stream, "force_stream": force_stream, "config_files": config or [],
+            "set": set_ or []}
 
 
 @evaluate_app.command("knn")
-def knn_command(source: Source, data: DataOpt = None, benchmark: BenchOpt = None, random_init: RandomOpt = False,
-                out_dir: OutOpt = None, as_json: JsonOpt = False,
+def knn_command(source: Source, data: DataOpt = None, benchmark: BenchOpt = None,
+                random_init: Annotated[bool, typer.Option(help="The same network randomly initialised.")] = False,
+                out_dir: OutOpt = None, as_json: JsonOpt = False, stream: StreamOpt = None, force_stream: ForceOpt = False,
+                config: ConfigOpt = None, set_: SetOpt = None,
                 k: Annotated[Optional[int], typer.Option(help="Neighbours [default: config, 20].")] = None,
                 temperature: Annotated[Optional[float], typer.Option(help="Vote temperature [default: 0.1].")] = None):
     """Weighted kNN on clean backbone features (cosine similarity)."""
-    _evaluate("knn", source, data, benchmark, random_init, out_dir, as_json,
+    _evaluate("knn", source, _common(random_init, data, benchmark, out_dir, as_json, stream, force_stream, config, set_),
               {"knn_k": k, "knn_temperature": temperature})
 
 
 @evaluate_app.command("linear")
-def linear_command(source: Source, data: DataOpt = None, benchmark: BenchOpt = None, random_init: RandomOpt = False,
-                   out_dir: OutOpt = None, as_json: JsonOpt = False,
+def linear_command(source: Source, data: DataOpt = None, benchmark: BenchOpt = None,
+                   random_init: Annotated[bool, typer.Option(help="The same network randomly initialised.")] = False,
+                   out_dir: OutOpt = None, as_json: JsonOpt = False, stream: StreamOpt = None,
+                   force_stream: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None,
                    epochs: Annotated[Optional[int], typer.Option(help="Epochs [default: config, 100].")] = None,
                    lr: Annotated[Optional[float], typer.Option(help="SGD learning rate [default: 3.0].")] = None,
                    batch_size: Annotated[Optional[int], typer.Option(help="Batch size [default: 128].")] = None):
     """Linear classifier on the frozen encoder; reports the final epoch."""
-    _evaluate("linear", source, data, benchmark, random_init, out_dir, as_json,
+    _evaluate("linear", source,
+              _common(random_init, data, benchmark, out_dir, as_json, stream, force_stream, config, set_),
               {"linear_epochs": epochs, "linear_lr": lr, "linear_batch_size": batch_size})
+
+
+FromScratch = Annotated[bool, typer.Option(help="Train the same network from random weights: the supervised "
+                                                "reference.")]
+Epochs = Annotated[Optional[int], typer.Option(help="Epochs [default: config, 110].")]
+
+
+@evaluate_app.command("finetune")
+def finetune_command(source: Source, data: DataOpt = None, benchmark: BenchOpt = None, from_scratch: FromScratch = False,
+                     out_dir: OutOpt = None, as_json: JsonOpt = False, stream: StreamOpt = None,
+                     force_stream: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None,
+                     epochs: Epochs = None):
+    """Encoder and a linear head trained on every labelled training sample (lr 0.1, 110 epochs, warm-up 10)."""
+    _evaluate("finetune", source,
+              _common(from_scratch, data, benchmark, out_dir, as_json, stream, force_stream, config, set_),
+              {"finetune_epochs": epochs})
+
+
+@evaluate_app.command("semi")
+def semi_command(source: Source,
+                 fraction: Annotated[float, typer.Option(help="Labelled share of the training set (0.01, 0.1).")],
+                 data: DataOpt = None, benchmark: BenchOpt = None, from_scratch: FromScratch = False,
+                 out_dir: OutOpt = None, as_json: JsonOpt = False, stream: StreamOpt = None,
+                 force_stream: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, epochs: Epochs = None,
+                 seed: Annotated[Optional[int], typer.Option(help="Draws the subset [default: config, 0].")] = None):
+    """Finetune on a class-balanced subset: round(fraction x class count) per class, at least one (recorded)."""
+    _evaluate("semi", source,
+              _common(from_scratch, data, benchmark, out_dir, as_json, stream, force_stream, config, set_),
+              {"finetune_epochs": epochs, "semi_seed": seed}, fraction=fraction)
+
+
+RunDirs = Annotated[list[Path], typer.Argument(help="Run directories (each with evaluation/ results).")]
+
+
+@app.command("ensemble")
+def ensemble_command(
+    runs: RunDirs,
+    protocol: Annotated[str, typer.Option(help="Which saved evaluation to fuse, e.g. linear, knn, finetune, "
+                                               "semi-10pct.")] = "linear",
+    weights: Annotated[Optional[str], typer.Option(help="Comma-separated weights [default: equal].")] = None,
+    as_json: JsonOpt = False,
+):
+    """Score-level fusion of runs (e.g. joint, motion and bone streams) on the same test samples."""
+    from .evaluation.results import ensemble
+
+    try:
+        given = [float(w) for w in weights.split(",")] if weights else None
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated numbers, got {weights!r}") from None
+    fused = ensemble(runs, protocol, given)
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in fused.items() if k != "scores"}, indent=2))
+        return
+    for run, entry in zip(runs, fused["runs"]):
+        typer.echo(f"{entry['stream']:>7} {protocol}  top-1 {entry['top1']:6.2f}  top-5 {entry['top5']:6.2f}  "
+                   f"(weight {entry['weight']:g}, {run})")
+    typer.echo(f" fusion {protocol}  top-1 {fused['fusion']['top1']:6.2f}  top-5 {fused['fusion']['top5']:6.2f}")
+
+
+@app.command("report")
+def report_command(
+    runs: RunDirs,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Also write the table as CSV here.")] = None,
+):
+    """One markdown table of every evaluation of the given runs (and CSV with --csv)."""
+    from .evaluation.results import as_csv, as_markdown, report
+
+    rows = report(runs)
+    typer.echo(as_markdown(rows))
+    if csv_path:
+        csv_path.write_text(as_csv(rows))
+        typer.echo(f"wrote {csv_path}")
+
+
+PngOpt = Annotated[Optional[Path], typer.Option("--out", help="The PNG to write [default: in the run directory].")]
+
+
+@visualize_app.command("tsne")
+def tsne_command(source: Source, data: DataOpt = None, benchmark: BenchOpt = None,
+                 classes: Annotated[str, typer.Option(help="How many classes (the first N), or 0-based labels "
+                                                           "separated by commas.")] = "10",
+                 seed: Annotated[int, typer.Option(help="Seed of t-SNE and k-means.")] = 0, out: PngOpt = None):
+    """t-SNE of test-set embeddings and the NMI of k-means on them (Fig. 5)."""
+    from .checkpoints import checkpoint_path
+    from .visualize import tsne_figure
+
+    chosen = _int_list(classes)
+    chosen = chosen[0] if len(chosen) == 1 else chosen
+    out = out or checkpoint_path(source).parent.parent / "figures" / "tsne.png"
+    path, nmi = tsne_figure(source, out, str(data) if data else None, benchmark, chosen, seed)
+    typer.echo(f"NMI {nmi:.3f}; wrote {path}")
+
+
+def _run_figure(kind: str, run_dir: Path, out: Optional[Path]) -> None:
+    from . import visualize
+
+    function = {"pairs": visualize.pair_similarity_figure, "curves": visualize.training_curves_figure}[kind]
+    typer.echo(f"wrote {function(run_dir, out or run_dir / 'figures' / f'{kind}.png')}")
+
+
+@visualize_app.command("pairs")
+def pairs_command(run_dir: Annotated[Path, typer.Argument(help="A pretraining run directory.")], out: PngOpt = None):
+    """Mean cosine similarity of query-key, query-queue, trimmed-key, truncated-key and trimmed-truncated pairs
+    per epoch (Fig. 4)."""
+    _run_figure("pairs", run_dir, out)
+
+
+@visualize_app.command("curves")
+def curves_command(run_dir: Annotated[Path, typer.Argument(help="A pretraining run directory.")], out: PngOpt = None):
+    """Pretraining loss and kNN top-1 per epoch."""
+    _run_figure("curves", run_dir, out)
+
+
+@visualize_app.command("mix")
+def mix_command(data: Annotated[Path, typer.Argument(help="A prepared dataset.")],
+                samples: Annotated[Optional[str], typer.Option(
+                    help="Two sample indices A,B [default: the first, and the first of another class].")] = None,
+                seed: Annotated[int, typer.Option(help="Draws the region.")] = 0,
+                out: Annotated[Path, typer.Option("--out", help="The PNG to write.")] = Path("skelemix-mix.png")):
+    """Two skeletons and A with a SkeleMix region of B pasted in, the moved parts in red (Fig. 2)."""
+    from .visualize import mix_figure
+
+    pair = _int_list(samples)
+    if pair is not None and len(pair) != 2:
+        raise typer.BadParameter(f"expected two indices A,B, got {samples!r}")
+    typer.echo(f"wrote {mix_figure(data, out, tuple(pair) if pair else None, seed=seed)}")
+
+
+Inputs = Annotated[list[Path], typer.Argument(help="Prepared dataset directories or raw .skeleton / .json files.")]
+
+
+@app.command("embed")
+def embed_command(source: Source, inputs: Inputs,
+                  out: Annotated[Path, typer.Option("--out", help="Features (N, D) .npy; names go to .txt beside.")]):
+    """Clean backbone features of a pretrained encoder for new sequences."""
+    from .files import atomic_file
+    from .inference import embed
+
+    names, features = embed(source, inputs)
+    with atomic_file(out) as temporary:
+        with temporary.open("wb") as f:
+            np.save(f, features)
+    out.with_suffix(".txt").write_text("\n".join(names) + "\n")
+    typer.echo(f"wrote {features.shape[0]} x {features.shape[1]} features to {out} (names: {out.with_suffix('.txt')})")
+
+
+@app.command("predict")
+def predict_command(
+    classifier: Annotated[Path, typer.Argument(help="evaluation/<protocol>-classifier.pt of a linear, finetune or "
+                                                    "semi evaluation.")],
+    inputs: Inputs,
+    top_k: Annotated[int, typer.Option(help="Classes to show per sample.")] = 5,
+    as_json: JsonOpt = False,
+):
+    """Top-k actions with probabilities for new sequences."""
+    from .inference import predict
+
+    predictions = predict(classifier, inputs, top_k)
+    if as_json:
+        typer.echo(json.dumps(predictions, indent=2))
+        return
+    for entry in predictions:
+        typer.echo(entry["name"] + ": " + ", ".join(f"{t['class']} {100 * t['probability']:.1f}%"
+                                                    for t in entry["top"]))
 
 
 @app.command("demo")

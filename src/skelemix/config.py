@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import typing
 from dataclasses import dataclass, field
@@ -104,6 +105,15 @@ class EvalConfig:
     linear_weight_decay: float = 0.0
     linear_milestones: list[int] = field(default_factory=lambda: [80])
     linear_batch_size: int = 128
+    # finetune and semi-supervised: the whole network and a linear head, trained (the paper's settings)
+    finetune_epochs: int = 110
+    finetune_lr: float = 0.1
+    finetune_momentum: float = 0.9
+    finetune_weight_decay: float = 1e-4
+    finetune_milestones: list[int] = field(default_factory=lambda: [50, 70, 90])
+    finetune_warmup: int = 10  # epochs of linear warm-up from lr / warmup
+    finetune_batch_size: int = 128
+    semi_seed: int = 0  # draws the labelled subset
 
 
 @dataclass
@@ -176,9 +186,11 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     raise ConfigError(f"{name_or_path}: no such config file or built-in config (built-in: {known})")
 
 
-def load_config(files: str | Path | typing.Sequence[str | Path] = (), overrides: typing.Sequence[str] = ()) -> Config:
-    """Defaults, then YAML files in order (paths or built-in names), then ``key=value`` overrides."""
-    config = Config()
+def load_config(files: str | Path | typing.Sequence[str | Path] = (), overrides: typing.Sequence[str] = (),
+                base: Config | None = None) -> Config:
+    """Defaults (or a copy of ``base``), then YAML files in order (paths or built-in names), then ``key=value``
+    overrides."""
+    config = copy.deepcopy(base) if base is not None else Config()
     for name_or_path in [files] if isinstance(files, (str, Path)) else files:
         path = resolve_config_path(name_or_path)
         try:
@@ -202,6 +214,17 @@ def load_config(files: str | Path | typing.Sequence[str | Path] = (), overrides:
         cursor[leaf] = value
         _apply(config, nested, f"override {override!r}")
     validate(config)
+    return config
+
+
+def evaluation_config(trained: Config, files=(), overrides=()) -> Config:
+    """A trained model's config with evaluation settings changed; changing anything outside ``eval`` is an error,
+    since the model was trained with it."""
+    config = load_config(files, overrides, base=trained)
+    changed = [section for section in ("data", "encoder", "augment", "method", "train")
+               if getattr(config, section) != getattr(trained, section)]
+    if changed:
+        raise ConfigError(f"evaluation may change only eval.* settings; these change {', '.join(changed)}")
     return config
 
 
@@ -231,6 +254,8 @@ def validate(config: Config) -> None:
          f"train.batch_size {train.batch_size} does not split evenly over {train.devices * train.num_nodes} "
          f"devices (train.devices x train.num_nodes)"),
         (config.eval.knn_k >= 1, "eval.knn_k must be >= 1"),
+        (config.eval.finetune_epochs >= 1 and config.eval.finetune_warmup >= 0,
+         "eval.finetune_epochs must be >= 1 and eval.finetune_warmup >= 0"),
         (config.data.num_workers >= 0, "data.num_workers must be >= 0"),
     ]
     for ok, message in checks:

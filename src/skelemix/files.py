@@ -24,6 +24,9 @@ def atomic_file(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp's private 0600 is not what a finished file should have
     try:
         yield Path(temporary)
         os.replace(temporary, path)

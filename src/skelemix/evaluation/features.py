@@ -47,14 +47,23 @@ def random_init(config: Config, layout: str, seed: int = 0) -> SkeletonCLR:
 
 
 @torch.inference_mode()
+def map_batches(function, loader, accelerator: str = "auto", precision: str = "32-true"
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """function(x) float32 for every batch (x, label, index) of ``loader``, concatenated, and the labels (N,).
+
+    ``function`` runs on the resolved device under the precision's autocast; modules it uses must be there.
+    """
+    device = torch.device(resolve_accelerator(accelerator))
+    outputs, labels = [], []
+    for x, y, _ in loader:
+        with autocast(device.type, precision):
+            outputs.append(function(x.to(device)).float().cpu())
+        labels.append(y)
+    return torch.cat(outputs), torch.cat(labels)
+
+
 def extract_features(model: SkeletonCLR, loader, accelerator: str = "auto", precision: str = "32-true"
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """Backbone features (N, out_channels) float32 and labels (N,) of every sample of ``loader``."""
-    device = torch.device(resolve_accelerator(accelerator))
-    model = model.to(device).eval()
-    features, labels = [], []
-    for x, y, _ in loader:
-        with autocast(device.type, precision):
-            features.append(model.embed(x.to(device)).float().cpu())
-        labels.append(y)
-    return torch.cat(features), torch.cat(labels)
+    model.to(resolve_accelerator(accelerator)).eval()
+    return map_batches(model.embed, loader, accelerator, precision)

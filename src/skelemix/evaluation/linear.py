@@ -8,7 +8,7 @@ encoders whose features are large, e.g. a randomly initialised one, and the comp
 Paper settings: SGD lr 3.0 (momentum 0.9, no weight decay), 100 epochs, lr x0.1 at epoch 80. The reported accuracy is the final epoch's, never a best-on-test pick.
 
 Example:
-    >>> result = linear_probe(train_x, train_y, test_x, test_y, num_classes=10)   # doctest: +SKIP
+    >>> scores, head, mean, std = linear_probe(train_x, train_y, test_x, num_classes=10)   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ class LinearClassifier(L.LightningModule):
 def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
                  num_classes: int, epochs: int = 100, lr: float = 3.0, momentum: float = 0.9,
                  weight_decay: float = 0.0, milestones: tuple[int, ...] = (80,), batch_size: int = 128,
-                 seed: int = 0, logger=False, progress: bool = False) -> torch.Tensor:
-    """Train on (N, D) features and return the test scores (N_test, num_classes) after the final epoch."""
+                 seed: int = 0, logger=False, progress: bool = False
+                 ) -> tuple[torch.Tensor, nn.Linear, torch.Tensor, torch.Tensor]:
+    """Train on (N, D) features; return the test probabilities (N_test, num_classes) after the final epoch, the
+    trained head and the standardisation's mean and std (D,)."""
     L.seed_everything(seed, verbose=False)
     mean, std = train_features.float().mean(dim=0), train_features.float().std(dim=0).clamp_min(1e-6)
     train_features, test_features = (train_features.float() - mean) / std, (test_features.float() - mean) / std
@@ -56,4 +58,4 @@ def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_
                         enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1)
     trainer.fit(model, loader)
     with torch.inference_mode():
-        return model(test_features).softmax(dim=1)
+        return model(test_features).softmax(dim=1), model.head, mean, std

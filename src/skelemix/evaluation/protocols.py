@@ -1,46 +1,71 @@
-"""The evaluation commands' work: load an encoder, extract features, run a protocol, save the result.
+"""The evaluation commands' work: load an encoder, run a protocol of the field, save what it gives.
 
-Results are JSON in ``<run_dir>/evaluation/<protocol>[-random-init].json`` with top-1/top-5 and the
-per-sample test scores' file name; the encoder's stream comes from its checkpoint.
+Protocols: ``knn`` and ``linear`` on frozen clean backbone features; ``finetune`` (encoder and head trained on
+every labelled training sample) and ``semi`` (the same on a class-balanced ``fraction`` of them). Each run writes
+into ``<run_dir>/evaluation/``: ``<name>.json`` (top-1/top-5, settings, the test samples' names and labels in order),
+``<name>-scores.npy`` (per-sample class probabilities of the test set, for fusion; kNN's are vote shares) and, for the protocols that
+train a classifier, ``<name>-classifier.pt`` (for ``skelemix predict``). ``name`` is the protocol, the fraction
+for semi (``semi-10pct``) and ``-from-scratch`` for the same network without pretraining. The stream is the one
+the encoder was pretrained on; asking for another is an error unless forced.
 
 Example:
-    >>> result = evaluate("knn", "runs/nw-ucla")          # doctest: +SKIP
-    >>> result["top1"]                                   # doctest: +SKIP
+    >>> result = evaluate("semi", "runs/nw-ucla", fraction=0.1)    # doctest: +SKIP
+    >>> result["top1"], result["subset"]["indices"][:3]           # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
+from torch.utils.data import DataLoader
 
 from ..checkpoints import checkpoint_path
+from ..config import evaluation_config
 from ..data.format import PreparedDataset
-from ..data.loading import split_loader
+from ..data.loading import SplitDataset, split_loader
 from ..runtime import resolve_precision
-from .features import extract_features, load_pretrained, random_init
+from .classifier import Classifier, save_classifier
+from .features import extract_features, load_pretrained, map_batches, random_init
+from .finetune import balanced_subset, finetune
 from .knn import knn_scores, top_k_accuracy
 from .linear import linear_probe
 
-PROTOCOLS = ("knn", "linear")
+PROTOCOLS = ("knn", "linear", "finetune", "semi")
+
+
+def result_name(protocol: str, fraction: float | None, random_weights: bool) -> str:
+    name = protocol + (f"-{fraction * 100:g}pct" if protocol == "semi" else "")
+    return name + (("-from-scratch" if protocol in ("finetune", "semi") else "-random-init") if random_weights else "")
 
 
 def evaluate(protocol: str, source: str | Path, data_path: str | None = None, benchmark: str | None = None,
-             random_weights: bool = False, out_dir: str | Path | None = None, overrides: dict | None = None,
-             progress: bool = False) -> dict:
+             random_weights: bool = False, out_dir: str | Path | None = None, overrides: list[str] = (),
+             config_files: list[str] = (), fraction: float | None = None, stream: str | None = None,
+             force_stream: bool = False, progress: bool = False) -> dict:
     """Run ``protocol`` for the encoder of ``source`` (a checkpoint or run directory) and save the result.
 
-    ``random_weights`` evaluates the same architecture and stream freshly initialised (seeded).
-    ``overrides`` replaces fields of the checkpoint's ``eval`` config section.
+    ``random_weights``: the same architecture and stream freshly initialised (seeded) instead of pretrained.
+    ``config_files`` and ``overrides`` (``eval.key=value``) change the checkpoint's evaluation settings only.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if protocol == "semi" and not (fraction is not None and 0 < fraction <= 1):
+        raise ValueError(f"semi needs --fraction in (0, 1], e.g. 0.01 or 0.1 (got {fraction})")
+    if protocol != "semi" and fraction is not None:
+        raise ValueError(f"{protocol} takes no --fraction; semi does")
     ckpt = checkpoint_path(source)
     model = load_pretrained(ckpt)
-    config = model.config
-    for key, value in (overrides or {}).items():
-        setattr(config.eval, key, type(getattr(config.eval, key))(value))
+    trained = model.config
+    if stream and stream != trained.data.stream:
+        if not force_stream:
+            raise ValueError(f"{ckpt}: the encoder was pretrained on the {trained.data.stream} stream, not "
+                             f"{stream}; add --force-stream to evaluate it on another")
+        trained = dataclasses.replace(trained, data=dataclasses.replace(trained.data, stream=stream))
+    config = evaluation_config(trained, config_files, overrides)
+    model.config = config
     if random_weights:
         model = random_init(config, model.layout.name, seed=config.train.seed)
     prepared = PreparedDataset(data_path or config.data.path)
@@ -48,34 +73,67 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
         raise ValueError(f"{prepared.path}: layout {prepared.layout.name} does not match the encoder's "
                          f"{model.layout.name}")
     benchmark = benchmark or config.data.benchmark
-    ev = config.eval
-    precision = resolve_precision(config.train.precision, config.train.accelerator)
-    loaders = [split_loader(prepared, benchmark, part, ev.batch_size) for part in ("train", "test")]
-    (train_x, train_y), (test_x, test_y) = (
-        extract_features(model, loader, config.train.accelerator, precision) for loader in loaders)
-    if protocol == "knn":
-        scores = knn_scores(train_x, train_y, test_x, prepared.num_classes, ev.knn_k, ev.knn_temperature)
-        settings = {"k": ev.knn_k, "temperature": ev.knn_temperature, "features": "backbone, no augmentation"}
+    ev, accelerator = config.eval, config.train.accelerator
+    precision = resolve_precision(config.train.precision, accelerator)
+    split = prepared.split(benchmark)
+    test_loader = split_loader(prepared, benchmark, "test", ev.batch_size)
+    extra: dict = {}
+    classifier = None
+    if protocol in ("knn", "linear"):
+        train_x, train_y = extract_features(model, split_loader(prepared, benchmark, "train", ev.batch_size),
+                                            accelerator, precision)
+        test_x, test_y = extract_features(model, test_loader, accelerator, precision)
+        if protocol == "knn":
+            scores = knn_scores(train_x, train_y, test_x, prepared.num_classes, ev.knn_k, ev.knn_temperature)
+            scores = scores / scores.sum(dim=1, keepdim=True)  # vote shares, comparable across runs for fusion
+            settings = {"k": ev.knn_k, "temperature": ev.knn_temperature, "features": "backbone, no augmentation"}
+        else:
+            scores, head, mean, std = linear_probe(
+                train_x, train_y, test_x, prepared.num_classes, epochs=ev.linear_epochs, lr=ev.linear_lr,
+                momentum=ev.linear_momentum, weight_decay=ev.linear_weight_decay,
+                milestones=tuple(ev.linear_milestones), batch_size=ev.linear_batch_size, seed=config.train.seed,
+                progress=progress)
+            classifier = Classifier(model.encoder, model.layout, config.data.stream, prepared.num_classes)
+            classifier.head.load_state_dict(head.state_dict())
+            classifier.mean.copy_(mean), classifier.std.copy_(std)
+            settings = {"epochs": ev.linear_epochs, "lr": ev.linear_lr, "milestones": ev.linear_milestones,
+                        "batch_size": ev.linear_batch_size, "reported": "final epoch"}
     else:
-        scores = linear_probe(train_x, train_y, test_x, prepared.num_classes, epochs=ev.linear_epochs, lr=ev.linear_lr,
-                              momentum=ev.linear_momentum, weight_decay=ev.linear_weight_decay,
-                              milestones=tuple(ev.linear_milestones), batch_size=ev.linear_batch_size,
+        train = split["train"]
+        if protocol == "semi":
+            chosen = balanced_subset(prepared.labels[train], fraction, ev.semi_seed)
+            train = [train[i] for i in chosen]
+            extra["subset"] = {"fraction": fraction, "seed": ev.semi_seed, "size": len(train), "indices": train}
+        loader = DataLoader(SplitDataset(prepared, train), batch_size=min(ev.finetune_batch_size, len(train)),
+                            shuffle=True)
+        classifier = finetune(model.encoder, model.layout, config.data.stream, loader, prepared.num_classes,
+                              ev.finetune_epochs, ev.finetune_lr, ev.finetune_momentum, ev.finetune_weight_decay,
+                              list(ev.finetune_milestones), ev.finetune_warmup, accelerator, precision,
                               seed=config.train.seed, progress=progress)
-        settings = {"epochs": ev.linear_epochs, "lr": ev.linear_lr, "milestones": ev.linear_milestones,
-                    "batch_size": ev.linear_batch_size, "reported": "final epoch"}
+        scores, test_y = map_batches(lambda x: classifier(x).softmax(dim=1), test_loader, accelerator, precision)
+        settings = {"epochs": ev.finetune_epochs, "lr": ev.finetune_lr, "milestones": ev.finetune_milestones,
+                    "warmup": ev.finetune_warmup, "batch_size": ev.finetune_batch_size,
+                    "weight_decay": ev.finetune_weight_decay, "augmentation": "none", "reported": "final epoch"}
     ranking = scores.argsort(dim=1, descending=True)
-    name = protocol + ("-random-init" if random_weights else "")
+    name = result_name(protocol, fraction, random_weights)
     out_dir = Path(out_dir) if out_dir else ckpt.parent.parent / "evaluation"
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / f"{name}-scores.npy", scores.numpy().astype(np.float32))
+    if classifier is not None:
+        save_classifier(out_dir / f"{name}-classifier.pt", classifier.cpu(), protocol, config, prepared.class_names,
+                        prepared.info.get("preprocessing", {}))
+        extra["classifier_file"] = f"{name}-classifier.pt"
     result = {
-        "protocol": protocol, "checkpoint": str(ckpt), "weights": "random init" if random_weights else "pretrained",
+        "protocol": protocol, "name": name, "checkpoint": str(ckpt),
+        "weights": ("from scratch" if protocol in ("finetune", "semi") else "random init") if random_weights
+        else "pretrained",
         "method": config.method.name, "mixes": config.method.mix.repeats, "stream": config.data.stream,
         "dataset": prepared.name, "benchmark": benchmark, "epochs": config.train.epochs,
-        "train_samples": len(train_y), "test_samples": len(test_y),
+        "train_samples": len(split["train"]), "test_samples": len(test_y),
         "top1": round(top_k_accuracy(ranking, test_y, 1), 2), "top5": round(top_k_accuracy(ranking, test_y, 5), 2),
-        "settings": settings, "scores_file": f"{name}-scores.npy",
-        "test_indices": prepared.split(benchmark)["test"],
+        "settings": settings, "scores_file": f"{name}-scores.npy", **extra,
+        "test_names": [prepared.samples[i].name for i in split["test"]],
+        "test_labels": test_y.tolist(),
     }
     (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
     result["path"] = str(out_dir / f"{name}.json")

@@ -43,8 +43,7 @@ class SkeletonCLR(L.LightningModule):
         self.save_hyperparameters({"config": config.to_dict(), "layout": layout.name})
         self.config, self.layout = config, layout
         enc = config.encoder
-        self.encoder = STGCN(layout, hidden_channels=enc.hidden_channels, out_channels=enc.out_channels,
-                             temporal_kernel=enc.temporal_kernel, dropout=enc.dropout)
+        self.encoder = STGCN.from_config(layout, enc)
         self.projector = ProjectionHead(enc.out_channels, enc.out_channels, enc.projection_dim)
         # the key side starts as an exact copy and is never trained by gradients
         self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)

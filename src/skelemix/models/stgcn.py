@@ -85,6 +85,12 @@ class STGCN(nn.Module):
         )
         self.out_channels = out_channels
 
+    @classmethod
+    def from_config(cls, layout: SkeletonLayout, encoder) -> STGCN:
+        """From a config's ``encoder`` section (hidden_channels, out_channels, temporal_kernel, dropout)."""
+        return cls(layout, hidden_channels=encoder.hidden_channels, out_channels=encoder.out_channels,
+                   temporal_kernel=encoder.temporal_kernel, dropout=encoder.dropout)
+
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, T, V, M) -> (N, M, out_channels, T / 4, V)."""
         n, c, t, v, m = x.shape

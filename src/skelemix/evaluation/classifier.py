@@ -1,0 +1,80 @@
+"""A trained action classifier (encoder + linear head), as linear, finetune and semi evaluation leave it, and
+its file, which ``skelemix predict`` reads.
+
+Input (N, C, T, V, M) joint coordinates -> stream -> encoder features (N, D) -> standardised with the training
+features' mean and standard deviation (linear evaluation; 0 and 1 after finetuning) -> logits (N, classes).
+
+The file (``RUN/evaluation/<protocol>-classifier.pt``) holds plain containers and tensors only and is read with
+``weights_only=True``: the encoder and head weights, the config (encoder, stream), layout, class names and the
+preprocessing of the data the classifier was trained on, so a raw file can be prepared the same way.
+
+Example:
+    >>> classifier, info = load_classifier("runs/ucla/evaluation/linear-classifier.pt")   # doctest: +SKIP
+    >>> classifier(x).softmax(dim=1)                                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..checkpoints import CheckpointError
+from ..config import Config, ConfigError, config_from_dict
+from ..data.streams import to_stream
+from ..files import atomic_file
+from ..layouts import SkeletonLayout, get_layout
+from ..models import STGCN
+
+FORMAT = "skelemix-classifier"
+FORMAT_VERSION = 1
+
+
+class Classifier(nn.Module):
+    def __init__(self, encoder: STGCN, layout: SkeletonLayout, stream: str, num_classes: int):
+        super().__init__()
+        self.encoder, self.layout, self.stream = encoder, layout, stream
+        self.head = nn.Linear(encoder.out_channels, num_classes)
+        self.register_buffer("mean", torch.zeros(encoder.out_channels))
+        self.register_buffer("std", torch.ones(encoder.out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, T, V, M) joint coordinates -> (N, classes) logits."""
+        features = self.encoder(to_stream(x, self.stream, self.layout))
+        return self.head((features - self.mean) / self.std)
+
+
+def save_classifier(path: Path, classifier: Classifier, kind: str, config: Config, class_names: list[str],
+                    preprocessing: dict) -> Path:
+    state = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "config": config.to_dict(),
+             "layout": classifier.layout.name, "class_names": list(class_names), "preprocessing": preprocessing,
+             "state_dict": {k: v.detach().cpu() for k, v in classifier.state_dict().items()}}
+    with atomic_file(path) as temporary:
+        torch.save(state, temporary)
+    return path
+
+
+def load_classifier(path: str | Path) -> tuple[Classifier, dict]:
+    """The classifier saved at ``path`` (eval mode) and its file's other entries."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such classifier file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a readable classifier file ({type(error).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a skelemix classifier (written by linear, finetune or semi "
+                              f"evaluation as evaluation/<protocol>-classifier.pt)")
+    if state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: classifier format {state.get('format_version')}, this version reads "
+                              f"{FORMAT_VERSION}")
+    try:
+        config = config_from_dict(state["config"], where=str(path))
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: incompatible config ({error})") from None
+    layout = get_layout(state["layout"])
+    classifier = Classifier(STGCN.from_config(layout, config.encoder), layout, config.data.stream, len(state["class_names"]))
+    classifier.load_state_dict(state["state_dict"])
+    return classifier.eval(), state

@@ -1,0 +1,105 @@
+"""Reading saved evaluation results: score-level fusion of streams, and the table of many runs.
+
+Every evaluation writes ``RUN/evaluation/<name>.json`` and ``<name>-scores.npy`` (test-set class probabilities,
+rows in the order of the JSON's ``test_names``). Fusion adds the runs' probabilities with weights (equal by
+default), after checking that they scored the same test samples in the same order.
+
+Example:
+    >>> fused = ensemble(["runs/joint", "runs/motion", "runs/bone"], name="linear")   # doctest: +SKIP
+    >>> fused["fusion"]["top1"]                                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+REPORT_COLUMNS = ("run", "method", "stream", "dataset", "benchmark", "protocol", "weights", "epochs", "top1", "top5")
+
+
+def read_result(path: str | Path, name: str) -> tuple[dict, np.ndarray]:
+    """(result JSON, scores (N_test, classes)) of evaluation ``name`` in a run directory or evaluation folder."""
+    path = Path(path)
+    folder = path / "evaluation" if (path / "evaluation").is_dir() else path
+    json_path = folder / f"{name}.json"
+    if not json_path.is_file():
+        found = sorted(p.stem for p in folder.glob("*.json"))
+        raise FileNotFoundError(f"{json_path}: no such evaluation result (found: {', '.join(found) or 'none'})")
+    result = json.loads(json_path.read_text())
+    scores = np.load(folder / result["scores_file"])
+    if len(scores) != len(result["test_names"]):
+        raise ValueError(f"{folder / result['scores_file']}: {len(scores)} rows for {len(result['test_names'])} "
+                         f"test samples")
+    return result, scores
+
+
+def accuracies(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Top-1 and top-5 accuracy (%) of scores (N, classes) against labels (N,)."""
+    ranking = np.argsort(-scores, axis=1, kind="stable")
+    top = [100.0 * float((ranking[:, :k] == labels[:, None]).any(axis=1).mean()) for k in (1, 5)]
+    return round(top[0], 2), round(top[1], 2)
+
+
+def fuse(results: list[dict], scores: list[np.ndarray], labels: np.ndarray,
+         weights: list[float] | None = None) -> dict:
+    """Weighted sum of the runs' scores; ValueError if they did not score the same samples in the same order."""
+    if len(results) < 2:
+        raise ValueError("fusion needs at least two runs")
+    weights = [1.0] * len(results) if weights is None else list(weights)
+    if len(weights) != len(results):
+        raise ValueError(f"{len(weights)} weights for {len(results)} runs")
+    reference = results[0]["test_names"]
+    for result in results[1:]:
+        if result["test_names"] != reference:
+            raise ValueError(f"{result['checkpoint']}: scored other test samples, or in another order, than "
+                             f"{results[0]['checkpoint']}; fusion needs the same dataset and benchmark")
+    if len({s.shape for s in scores}) != 1:
+        raise ValueError(f"score arrays differ in shape: {[s.shape for s in scores]}")
+    fused = sum(w * s for w, s in zip(weights, scores))
+    runs = [{"stream": r["stream"], "checkpoint": r["checkpoint"], "weight": w,
+             **dict(zip(("top1", "top5"), accuracies(s, labels)))} for r, s, w in zip(results, scores, weights)]
+    return {"runs": runs, "fusion": dict(zip(("top1", "top5"), accuracies(fused, labels))), "scores": fused}
+
+
+def ensemble(run_dirs: list[str | Path], name: str, weights: list[float] | None = None) -> dict:
+    """Fuse evaluation ``name`` (e.g. "linear") of several runs; labels are the ones the results recorded."""
+    loaded = [read_result(run, name) for run in run_dirs]
+    results, scores = [r for r, _ in loaded], [s for _, s in loaded]
+    return {"name": name, **fuse(results, scores, np.asarray(results[0]["test_labels"]), weights)}
+
+
+def report(run_dirs: list[str | Path]) -> list[dict]:
+    """One row per saved evaluation of each run (see REPORT_COLUMNS)."""
+    rows = []
+    for run in run_dirs:
+        folder = Path(run) / "evaluation"
+        paths = sorted(folder.glob("*.json"))
+        if not paths:
+            raise FileNotFoundError(f"{folder}: no evaluation results (run `skelemix evaluate ...` first)")
+        for path in paths:
+            result = json.loads(path.read_text())
+            protocol = result.get("name", result["protocol"]).split("-from-scratch")[0].split("-random-init")[0]
+            rows.append({"run": str(run), "method": result["method"] + ("+" if result.get("mixes", 1) > 1 else ""),
+                         "stream": result["stream"], "dataset": result["dataset"], "benchmark": result["benchmark"],
+                         "protocol": protocol, "weights": result["weights"], "epochs": result["epochs"],
+                         "top1": result["top1"], "top5": result["top5"]})
+    return rows
+
+
+def as_markdown(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(REPORT_COLUMNS) + " |", "|" + "---|" * len(REPORT_COLUMNS)]
+    lines += ["| " + " | ".join(f"{row[c]:.2f}" if c in ("top1", "top5") else str(row[c]) for c in REPORT_COLUMNS)
+              + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def as_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
