@@ -264,7 +264,10 @@ def pretrain_command(
     strategy: Annotated[Optional[str], typer.Option(help="auto | ddp | ddp_spawn (train.strategy).")] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ):
-    """Pretrain an encoder, e.g. `skelemix pretrain nw_ucla_xview skelemixclr train.epochs=10`."""
+    """Pretrain an encoder with SkeletonCLR, SkeleMixCLR or SkeleMixCLR+ on a prepared dataset.
+
+    Example: skelemix pretrain nw_ucla_xview skelemixclr train.epochs=10
+    """
     import time
 
     from .config import ConfigError, load_config
@@ -395,7 +398,7 @@ def ensemble_command(
     weights: Annotated[Optional[str], typer.Option(help="Comma-separated weights [default: equal].")] = None,
     as_json: JsonOpt = False,
 ):
-    """Score-level fusion of runs (e.g. joint, motion and bone streams) on the same test samples."""
+    """Score-level fusion of several runs, such as the joint, motion and bone streams, on the same test samples."""
     from .evaluation.results import ensemble
 
     try:
@@ -434,7 +437,8 @@ PngOpt = Annotated[Optional[Path], typer.Option("--out", help="The PNG to write 
 def tsne_command(source: Source, data: DataOpt = None, benchmark: BenchOpt = None,
                  classes: Annotated[str, typer.Option(help="How many classes (the first N), or 0-based labels "
                                                            "separated by commas.")] = "10",
-                 seed: Annotated[int, typer.Option(help="Seed of t-SNE and k-means.")] = 0, out: PngOpt = None):
+                 seed: Annotated[int, typer.Option(help="Seed of t-SNE and k-means.")] = 0, out: PngOpt = None,
+                 random_init: Annotated[bool, typer.Option(help="The same network randomly initialised.")] = False):
     """t-SNE of test-set embeddings and the NMI of k-means on them (Fig. 5)."""
     from .checkpoints import checkpoint_path
     from .visualize import tsne_figure
@@ -442,7 +446,7 @@ def tsne_command(source: Source, data: DataOpt = None, benchmark: BenchOpt = Non
     chosen = _int_list(classes)
     chosen = chosen[0] if len(chosen) == 1 else chosen
     out = out or checkpoint_path(source).parent.parent / "figures" / "tsne.png"
-    path, nmi = tsne_figure(source, out, str(data) if data else None, benchmark, chosen, seed)
+    path, nmi = tsne_figure(source, out, str(data) if data else None, benchmark, chosen, seed, random_init)
     typer.echo(f"NMI {nmi:.3f}; wrote {path}")
 
 

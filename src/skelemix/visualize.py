@@ -37,16 +37,19 @@ def clustering_nmi(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> f
 
 
 def tsne_figure(source: str | Path, out: str | Path, data_path: str | None = None, benchmark: str | None = None,
-                classes: int | list[int] = 10, seed: int = 0) -> tuple[Path, float]:
+                classes: int | list[int] = 10, seed: int = 0, random_weights: bool = False) -> tuple[Path, float]:
     """t-SNE of the test set's clean backbone features for some classes (the first ``classes`` of the dataset,
-    or these 0-based ones), titled with the NMI of k-means on the features themselves."""
+    or these 0-based ones), titled with the NMI of k-means on the features themselves. ``random_weights``: the
+    same network freshly initialised, the reference for the NMI."""
     from sklearn.manifold import TSNE
 
     from .data.format import PreparedDataset
     from .data.loading import SplitDataset
-    from .evaluation.features import extract_features, load_pretrained
+    from .evaluation.features import extract_features, load_pretrained, random_init
 
     model = load_pretrained(source)
+    if random_weights:
+        model = random_init(model.config, model.layout.name, seed=model.config.train.seed)
     prepared = PreparedDataset(data_path or model.config.data.path)
     benchmark = benchmark or model.config.data.benchmark
     chosen = list(range(min(classes, prepared.num_classes))) if isinstance(classes, int) else list(classes)
@@ -64,7 +67,8 @@ def tsne_figure(source: str | Path, out: str | Path, data_path: str | None = Non
         mine = labels == label
         axes.scatter(points[mine, 0], points[mine, 1], s=10, color=colours(n % colours.N),
                      label=prepared.class_names[label])
-    axes.set_title(f"t-SNE of {model.config.method.name} {model.config.data.stream} features, "
+    weights = "randomly initialised" if random_weights else model.config.method.name
+    axes.set_title(f"t-SNE of {weights} {model.config.data.stream} features, "
                    f"{prepared.name} {benchmark} test\nNMI of k-means: {nmi:.3f}")
     axes.legend(fontsize=7, markerscale=2, loc="best")
     axes.set_xticks([]), axes.set_yticks([])
