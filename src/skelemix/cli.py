@@ -293,7 +293,9 @@ def pretrain_command(
     except KeyboardInterrupt as interrupt:  # says where the checkpoint is and how to continue
         typer.echo(f"skelemix: {interrupt}", err=True)
         raise typer.Exit(130) from None
-    typer.echo(f"pretrained {config.method.name} (R={config.method.mix.repeats}); run directory: {out}")
+    from lightning.pytorch.utilities import rank_zero_only
+
+    rank_zero_only(typer.echo)(f"pretrained {config.method.name} (R={config.method.mix.repeats}); run directory: {out}")
 
 
 def _evaluate(protocol: str, source: Path, common: dict, settings: dict, fraction: Optional[float] = None):
