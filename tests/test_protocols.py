@@ -120,6 +120,7 @@ def test_each_figure_command_writes_a_readable_png(runs, tmp_path):
     commands = [["visualize", "pairs", str(made["joint"]), "--out", str(tmp_path / "pairs.png")],
                 ["visualize", "curves", str(made["joint"]), "--out", str(tmp_path / "curves.png")],
                 ["visualize", "mix", str(data), "--out", str(tmp_path / "mix.png")],
+                ["visualize", "tsne", str(made["joint"]), "--random-init", "--out", str(tmp_path / "random.png")],
                 ["visualize", "tsne", str(made["joint"]), "--classes", "4", "--out", str(tmp_path / "tsne.png")]]
     for command in commands:
         result = subprocess.run([sys.executable, "-m", "skelemix", *command], capture_output=True, text=True)
