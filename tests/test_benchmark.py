@@ -1,8 +1,8 @@
-"""The pretraining benchmark counts the FLOPs the issue's arithmetic predicts and reports consistent figures."""
+"""The benchmarks count the FLOPs the issue's arithmetic predicts and report consistent figures."""
 
 import pytest
 
-from skelemix.benchmark import benchmark_pretrain
+from skelemix.benchmark import benchmark_encoder, benchmark_pretrain
 
 
 def test_flop_count_and_rates_are_consistent():
@@ -19,3 +19,11 @@ def test_skeletonclr_step_costs_two_passes_less():
     assert r["gflop_per_step"] / 2 == pytest.approx(4.56 + 1.52, rel=0.03)
     with pytest.raises(ValueError, match="method"):
         benchmark_pretrain("simclr")
+
+
+def test_the_encoder_alone_costs_the_issues_per_sample_figures():
+    forward = benchmark_encoder(backward=False, batch_size=2, frames=64, persons=2, steps=1, warmup=0)
+    both = benchmark_encoder(backward=True, batch_size=2, frames=64, persons=2, steps=1, warmup=0)
+    # per two-person sample: 1.52 GFLOP forward, 4.56 forward + backward
+    assert forward["gflop_per_step"] / 2 == pytest.approx(1.52, rel=0.03) and forward["pass"] == "forward"
+    assert both["gflop_per_step"] / 2 == pytest.approx(4.56, rel=0.03)

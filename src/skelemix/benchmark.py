@@ -37,6 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .config import load_config
 from .layouts import get_layout
 from .methods import METHODS
+from .models import STGCN
 from .runtime import autocast, cpu_flags, cpu_model, resolve_precision
 
 METHOD_CONFIGS = {"skeletonclr": "skeletonclr", "skelemixclr": "skelemixclr", "skelemixclr+": "skelemixclr_plus"}
@@ -54,14 +55,44 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / best / 1e9
 
 
+def _measure(step, batch_size: int, steps: int, warmup: int) -> dict:
+    """Time ``steps`` calls of ``step`` after ``warmup`` untimed ones, count one call's FLOPs, and relate them
+    to this machine's float32 matmul speed."""
+    if steps < 1 or warmup < 0:
+        raise ValueError("need steps >= 1 and warmup >= 0")
+    for _ in range(warmup):
+        step()
+    seconds = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - start)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    gflop = counter.get_total_flops() / 1e9
+    rates = [batch_size / s for s in seconds]
+    median_s = statistics.median(seconds)
+    peak = matmul_gflops()
+    flags = cpu_flags()
+    return {
+        "batch_size": batch_size, "steps": steps, "threads": torch.get_num_threads(),
+        "samples_per_s": {"median": round(statistics.median(rates), 3), "min": round(min(rates), 3),
+                          "max": round(max(rates), 3)},
+        "seconds_per_step": round(median_s, 3),
+        "gflop_per_step": round(gflop, 1), "achieved_gflops": round(gflop / median_s, 1),
+        "matmul_fp32_gflops": round(peak, 1), "efficiency": round(gflop / median_s / peak, 3),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
+        "cpu": cpu_model(), "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))[:20],
+        "torch": str(torch.__version__),
+    }
+
+
 def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, frames: int = 64, persons: int = 2,
                        precision: str = "32", steps: int = 5, warmup: int = 1, queue_size: int = 32768,
                        layout: str = "ntu25") -> dict:
     """Time ``steps`` training steps after ``warmup`` untimed ones; returns the figures as a dict."""
     if method not in METHOD_CONFIGS:
         raise ValueError(f"method must be one of {', '.join(METHOD_CONFIGS)}, got {method!r}")
-    if steps < 1 or warmup < 0:
-        raise ValueError("need steps >= 1 and warmup >= 0")
     config = load_config([METHOD_CONFIGS[method]], [f"method.queue_size={queue_size}", f"train.precision={precision}"])
     lightning_precision = resolve_precision(precision, "cpu")
     skeleton = get_layout(layout)
@@ -78,32 +109,29 @@ def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, fram
         optimizer.step()
         model.queue.enqueue(keys)
 
-    for _ in range(warmup):
-        step()
-    seconds = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        seconds.append(time.perf_counter() - start)
-    with FlopCounterMode(display=False) as counter:
-        step()
-    gflop = counter.get_total_flops() / 1e9
-    rates = [batch_size / s for s in seconds]
-    median_s = statistics.median(seconds)
-    peak = matmul_gflops()
-    flags = cpu_flags()
-    return {
-        "method": method, "batch_size": batch_size, "frames": frames, "persons": persons, "queue_size": queue_size,
-        "precision": lightning_precision, "steps": steps, "threads": torch.get_num_threads(),
-        "samples_per_s": {"median": round(statistics.median(rates), 3), "min": round(min(rates), 3),
-                          "max": round(max(rates), 3)},
-        "seconds_per_step": round(median_s, 3),
-        "gflop_per_step": round(gflop, 1), "achieved_gflops": round(gflop / median_s, 1),
-        "matmul_fp32_gflops": round(peak, 1), "efficiency": round(gflop / median_s / peak, 3),
-        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
-        "cpu": cpu_model(), "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))[:20],
-        "torch": str(torch.__version__),
-    }
+    return {"method": method, "frames": frames, "persons": persons, "queue_size": queue_size,
+            "precision": lightning_precision, **_measure(step, batch_size, steps, warmup)}
+
+
+def benchmark_encoder(backward: bool = True, batch_size: int = 128, frames: int = 64, persons: int = 2,
+                      precision: str = "32", steps: int = 5, warmup: int = 1, layout: str = "ntu25") -> dict:
+    """Time the paper's quarter-width ST-GCN alone: forward (no graph kept) or forward + backward."""
+    config = load_config([], [f"train.precision={precision}"])
+    lightning_precision = resolve_precision(precision, "cpu")
+    skeleton = get_layout(layout)
+    torch.manual_seed(0)
+    encoder = STGCN.from_config(skeleton, config.encoder).train()
+    x = torch.randn(batch_size, 3, frames, skeleton.num_joints, persons)
+
+    def step() -> None:
+        with autocast("cpu", lightning_precision), torch.set_grad_enabled(backward):
+            features = encoder(x)
+        if backward:
+            encoder.zero_grad(set_to_none=True)
+            features.float().sum().backward()
+
+    return {"pass": "forward+backward" if backward else "forward", "frames": frames, "persons": persons,
+            "precision": lightning_precision, **_measure(step, batch_size, steps, warmup)}
 
 
 NTU120_FILES = 114_480

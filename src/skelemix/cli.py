@@ -536,14 +536,28 @@ def demo_command(
     run_demo(out_dir, epochs=epochs, echo=typer.echo)
 
 
+def _echo_measurement(r: dict, what: str) -> None:
+    rate = r["samples_per_s"]
+    typer.echo(f"{what}: batch {r['batch_size']} x {r['frames']} frames x {r['persons']} persons, "
+               f"{r['precision']}, {r['threads']} threads on {r['cpu']}")
+    typer.echo(f"  {rate['median']:.2f} samples/s (min {rate['min']:.2f}, max {rate['max']:.2f}), "
+               f"{r['seconds_per_step']:.2f} s/step, peak RSS {r['peak_rss_gb']:.2f} GB")
+    typer.echo(f"  {r['gflop_per_step']:.0f} GFLOP/step -> {r['achieved_gflops']:.1f} GFLOP/s; fp32 matmul "
+               f"{r['matmul_fp32_gflops']:.1f} GFLOP/s; efficiency {r['efficiency']:.2f}")
+
+
+BatchOpt = Annotated[int, typer.Option(help="Samples per step.")]
+FramesOpt = Annotated[int, typer.Option(help="Frames per sequence.")]
+PersonsOpt = Annotated[int, typer.Option(help="Persons per sequence.")]
+PrecisionOpt = Annotated[str, typer.Option(help="32 | bf16 | auto.")]
+StepsOpt = Annotated[int, typer.Option(help="Timed steps, after one untimed warm-up step.")]
+
+
 @benchmark_app.command("pretrain")
 def benchmark_pretrain_command(
     method: Annotated[str, typer.Option(help="skeletonclr | skelemixclr | skelemixclr+.")] = "skelemixclr+",
-    batch_size: Annotated[int, typer.Option(help="Samples per step.")] = 128,
-    frames: Annotated[int, typer.Option(help="Frames per sequence.")] = 64,
-    persons: Annotated[int, typer.Option(help="Persons per sequence.")] = 2,
-    precision: Annotated[str, typer.Option(help="32 | bf16 | auto.")] = "32",
-    steps: Annotated[int, typer.Option(help="Timed steps, after one untimed warm-up step.")] = 3,
+    batch_size: BatchOpt = 128, frames: FramesOpt = 64, persons: PersonsOpt = 2, precision: PrecisionOpt = "32",
+    steps: StepsOpt = 3,
     queue_size: Annotated[int, typer.Option(help="Queue length K.")] = 32768,
     as_json: JsonOpt = False,
 ):
@@ -553,14 +567,24 @@ def benchmark_pretrain_command(
     r = benchmark_pretrain(method, batch_size, frames, persons, precision, steps, queue_size=queue_size)
     if as_json:
         typer.echo(json.dumps(r, indent=2))
-        return
-    rate = r["samples_per_s"]
-    typer.echo(f"{r['method']} batch {r['batch_size']} x {r['frames']} frames x {r['persons']} persons, "
-               f"{r['precision']}, {r['threads']} threads on {r['cpu']}")
-    typer.echo(f"  {rate['median']:.2f} samples/s (min {rate['min']:.2f}, max {rate['max']:.2f}), "
-               f"{r['seconds_per_step']:.2f} s/step, peak RSS {r['peak_rss_gb']:.2f} GB")
-    typer.echo(f"  {r['gflop_per_step']:.0f} GFLOP/step -> {r['achieved_gflops']:.1f} GFLOP/s; fp32 matmul "
-               f"{r['matmul_fp32_gflops']:.1f} GFLOP/s; efficiency {r['efficiency']:.2f}")
+    else:
+        _echo_measurement(r, r["method"])
+
+
+@benchmark_app.command("encoder")
+def benchmark_encoder_command(
+    backward: Annotated[bool, typer.Option(help="Forward and backward (--no-backward: forward alone).")] = True,
+    batch_size: BatchOpt = 128, frames: FramesOpt = 64, persons: PersonsOpt = 2, precision: PrecisionOpt = "32",
+    steps: StepsOpt = 3, as_json: JsonOpt = False,
+):
+    """Time the quarter-width ST-GCN encoder alone, forward or forward + backward."""
+    from .benchmark import benchmark_encoder
+
+    r = benchmark_encoder(backward, batch_size, frames, persons, precision, steps)
+    if as_json:
+        typer.echo(json.dumps(r, indent=2))
+    else:
+        _echo_measurement(r, f"ST-GCN {r['pass']}")
 
 
 @benchmark_app.command("prepare")
