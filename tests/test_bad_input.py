@@ -1,6 +1,5 @@
 """The bad-input catalogue (docs/BAD_INPUT.md): every row's message and exit code, through the command line."""
 
-import json
 import re
 import shutil
 import sys
@@ -151,4 +150,3 @@ def test_the_catalogue_lists_exactly_what_is_tested():
     tested = set(CASES) | CHECKED_ELSEWHERE
     assert {d for d in documented if not any(d in t or t in d for t in tested)} == set()
     assert {t for t in tested if not any(t in d or d in t for d in documented)} == set()
-    json.dumps(sorted(documented))  # plain strings

@@ -27,7 +27,7 @@ def small(data, *overrides):
     return SMALL + [f"data.path={data}", *overrides]
 
 
-def cli(*args, **kwargs):
+def cli(*args):
     return [sys.executable, "-m", "skelemix", *args]
 
 

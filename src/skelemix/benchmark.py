@@ -175,10 +175,12 @@ def _ntu_like_files(count: int, seed: int = 0) -> list[bytes]:
 
 def benchmark_prepare(files: tuple[int, ...] = (1000, 4000), workers: int | None = None, distinct: int = 60) -> dict:
     """Time ``prepare ntu60`` on each number of synthetic files; returns the figures as a dict."""
+    from .data.format import default_workers
+
     sizes = sorted(set(files))
     if not sizes or sizes[0] < 1:
         raise ValueError("give at least one positive number of files")
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    workers = default_workers() if workers is None else workers
     texts = _ntu_like_files(min(distinct, sizes[-1]))
     names = (f"S{s:03d}C{c:03d}P{p:03d}R{r:03d}A{a:03d}" for s, c, p, r, a in
              itertools.product(range(1, 18), range(1, 4), range(1, 41), range(1, 3), range(1, 61)))

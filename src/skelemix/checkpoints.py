@@ -56,7 +56,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                               f"{str(error).splitlines()[0] if str(error) else 'no detail'})") from None
     if not isinstance(state, dict) or not isinstance(state.get("hyper_parameters"), dict):
         raise CheckpointError(f"{path}: not a skelemix pretraining checkpoint (no config and layout inside)")
-    version = state.get("skelemix", {}).get("format_version") if isinstance(state.get("skelemix"), dict) else None
+    marker = state.get("skelemix")
+    version = marker.get("format_version") if isinstance(marker, dict) else None
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path}: written by an incompatible skelemix (checkpoint format {version}, this "
                               f"version reads {FORMAT_VERSION})")

@@ -52,13 +52,12 @@ Layout = Annotated[str, typer.Option(help="Skeleton layout: ntu25, kinect_v1 or 
 def _prepare(function, *args, frames: int, centring: str, rotate: bool, persons: int, workers: Optional[int],
              strict: bool, progress: bool, **kwargs) -> None:
     """Run a preparation with the shared options and report what was written and what was skipped."""
-    import os
-
     from .data import PreparedDataset
+    from .data.format import default_workers
     from .data.preprocess import Preprocessing
 
     report = function(*args, preprocessing=Preprocessing(frames, centring, rotate, persons), strict=strict,
-                      progress=progress, workers=(os.cpu_count() or 1) if workers is None else workers, **kwargs)
+                      progress=progress, workers=default_workers() if workers is None else workers, **kwargs)
     prepared = PreparedDataset(report.path)
     typer.echo(f"wrote {report.samples} samples to {report.path} ({'; '.join(_split_counts(prepared))})")
     notes = {k: v for k, v in report.info.items() if isinstance(v, int) and v}

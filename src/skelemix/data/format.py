@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import with_default_permissions
 from ..layouts import SkeletonLayout, get_layout
 from .preprocess import Preprocessing, preprocess
 
@@ -153,10 +154,7 @@ def _staging_directory(out_dir: Path):
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     for leftover in out_dir.parent.glob(f".{out_dir.name}.partial-*"):  # from a killed run; never complete
         shutil.rmtree(leftover, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp's private 0700 is not what a finished dataset should have
+    staging = with_default_permissions(Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent)))
     try:
         yield staging
         if out_dir.exists():
@@ -233,6 +231,11 @@ def _convert(item) -> list[tuple[bool, object, object]]:
         except ValueError as error:
             results.append((False, source, f"{source}: {error}"))
     return results
+
+
+def default_workers() -> int:
+    """Reader processes when none are asked for: one per CPU core."""
+    return os.cpu_count() or 1
 
 
 def _converted(items: Sequence, read, layout, preprocessing, workers: int) -> Iterable[list]:
