@@ -1,7 +1,7 @@
 """Run by tests/test_distributed.py as a script, so that Lightning's DDP launcher can start the second rank.
 
 Usage: python ddp_worker.py DATA RUN_DIR OUT_DIR KEY_BATCHNORM KEY_ENCODER_MODE
-Each rank saves, per step, its own keys and the keys that went into the queue, and its final queue.
+Each rank saves, per step, its own keys and the keys that went into the queue, and its final queue and weights.
 """
 
 import sys
@@ -30,7 +30,8 @@ class Recorder(Callback):
 
     def on_train_end(self, trainer, module):
         torch.save({"own": self.own, "queued": self.queued, "queue": module.queue.keys.cpu(),
-                    "pointer": int(module.queue.pointer), "world_size": trainer.world_size},
+                    "pointer": int(module.queue.pointer), "world_size": trainer.world_size,
+                    "parameters": [p.detach().cpu() for p in module.trainable_parameters()]},
                    f"{out_dir}/rank{trainer.global_rank}.pt")
 
 

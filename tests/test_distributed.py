@@ -35,6 +35,8 @@ def test_the_queue_holds_both_ranks_keys_in_rank_order_identically_on_both(data,
     assert torch.equal(rank0["queue"][:48], expected) and torch.equal(rank1["queue"], rank0["queue"])
     assert rank0["pointer"] == rank1["pointer"] == 48
     assert not torch.allclose(rank0["own"][0], rank1["own"][0])  # different samples on each rank
+    # and yet the same weights: each rank's term-by-term gradients were averaged across ranks before each update
+    assert all(torch.equal(a, b) for a, b in zip(rank0["parameters"], rank1["parameters"], strict=True))
 
 
 def test_batch_shuffled_keys_return_to_their_own_samples(data, tmp_path):

@@ -130,3 +130,47 @@ def test_temporal_crop_takes_a_window_of_the_mirror_padded_sequence():
         assert len(start) == 1
         starts.add(start[0])
     assert starts == {0, 1, 2, 3, 4}
+
+
+def test_graph_convolution_is_the_partitioned_formula_computed_joint_by_joint():
+    """y[o,t,w] = sum_k sum_v (A_k * M_k)[v,w] (W_k x[:,t,v] + b_k)[o], summed here with explicit loops."""
+    from skelemix.models.stgcn import GraphConvolution
+
+    torch.manual_seed(0)
+    k, v, c_in, c_out = 3, 4, 2, 3
+    conv = GraphConvolution(c_in, c_out, k, v)
+    with torch.no_grad():
+        conv.edge_importance.uniform_(0.5, 1.5)
+    adjacency = torch.rand(k, v, v)
+    x = torch.randn(2, c_in, 5, v)
+    expected = torch.zeros(2, c_out, 5, v)
+    graph = adjacency * conv.edge_importance.detach()
+    for part in range(k):
+        transformed = torch.einsum("oc,bctv->botv", conv.weight[part].detach(), x) + conv.bias[part, :, None, None]
+        for source in range(v):
+            for target in range(v):
+                expected[..., target] += graph[part, source, target] * transformed[..., source].detach()
+    assert torch.allclose(conv(x, adjacency), expected, atol=1e-5)
+
+
+def test_dropout_keeps_a_fraction_one_minus_p_and_scales_it_up():
+    from skelemix.models.stgcn import Dropout
+
+    torch.manual_seed(0)
+    dropout = Dropout(0.3)
+    y = dropout(torch.ones(200_000))
+    kept = y != 0
+    assert kept.float().mean().item() == pytest.approx(0.7, abs=0.005)
+    assert torch.allclose(y[kept], torch.full((int(kept.sum()),), 1 / 0.7))
+    assert torch.equal(dropout.eval()(torch.ones(5)), torch.ones(5))
+    with pytest.raises(ValueError, match="dropout"):
+        Dropout(1.0)
+
+
+def test_pointwise_convolution_equals_a_strided_1x1_convolution():
+    from skelemix.models.stgcn import PointwiseConvolution
+
+    conv = PointwiseConvolution(4, 6, stride=2)
+    x = torch.randn(2, 4, 10, 5)
+    expected = torch.nn.functional.conv2d(x, conv.weight[:, :, None, None], conv.bias, stride=(2, 1))
+    assert torch.allclose(conv(x), expected, atol=1e-6)

@@ -69,7 +69,7 @@ def _total_loss(config, x):
     torch.manual_seed(0)
     model = METHODS[config.method.name](config, "ntu25")
     torch.manual_seed(1)  # the same views, partners and keys for every config
-    loss, logs, _, _ = model.contrastive_losses(x)
+    loss, logs, _, _, _ = model.contrastive_losses(x)
     return loss.item(), logs
 
 
@@ -86,3 +86,31 @@ def test_total_loss_is_info_plus_lambda_times_sum_over_mixes():
     # three independent mixes: their sum, about three times one mix (each term is near log(K + 2))
     assert three == pytest.approx(info_only + logs_three["loss_mix"].item(), rel=1e-5)
     assert logs_three["loss_mix"].item() == pytest.approx(3 * logs_one["loss_mix"].item(), rel=0.15)
+
+
+@pytest.mark.parametrize("name", ["skeletonclr", "skelemixclr"])
+def test_term_by_term_gradients_equal_one_backward_of_the_whole_loss(name):
+    """Training differentiates each encoder pass's term at once (to free its activations): the same gradient."""
+    from skelemix.methods import METHODS
+
+    config = _tiny_config(name=name, **({"mix.repeats": 3} if name == "skelemixclr" else {}))
+    x = torch.randn(6, 3, 16, 25, 2)
+    torch.manual_seed(0)
+    model = METHODS[config.method.name](config, "ntu25")
+    trainable = model.trainable_parameters()
+    torch.manual_seed(1)
+    loss, _, _, _, _ = model.contrastive_losses(x)
+    whole = torch.autograd.grad(loss, trainable)
+    torch.manual_seed(0)  # a fresh model: the first call moved BatchNorm statistics and the key encoder
+    model = METHODS[config.method.name](config, "ntu25")
+    torch.manual_seed(1)
+    detached, _, _, _, by_term = model.contrastive_losses(x, gradients=True)
+    assert not detached.requires_grad and detached.item() == pytest.approx(loss.item(), rel=1e-6)
+    assert len(by_term) == len(trainable) > 0
+    for a, b in zip(whole, by_term, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+    # the stand-in's backward puts exactly that gradient into .grad
+    from skelemix.methods.skeletonclr import gradient_stand_in
+
+    gradient_stand_in(trainable, by_term).backward()
+    assert all(torch.equal(p.grad, g) for p, g in zip(trainable, by_term, strict=True))

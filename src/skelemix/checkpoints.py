@@ -28,7 +28,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .files import atomic_file
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the graph convolution stores its weights per partition (K, C_out, C_in)
 LAST, PREVIOUS, INTERRUPTED = "last.ckpt", "last.previous.ckpt", "interrupted.ckpt"
 
 

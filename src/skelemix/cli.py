@@ -261,6 +261,8 @@ def pretrain_command(
     devices: Annotated[Optional[int], typer.Option(help="Devices per node (train.devices).")] = None,
     num_nodes: Annotated[Optional[int], typer.Option(help="Machines (train.num_nodes).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto | ddp | ddp_spawn (train.strategy).")] = None,
+    precision: Annotated[Optional[str], typer.Option(
+        help="auto | 32 | bf16 (train.precision; auto: bf16 only where the hardware runs it fast).")] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ):
     """Pretrain an encoder with SkeletonCLR, SkeleMixCLR or SkeleMixCLR+ on a prepared dataset.
@@ -274,7 +276,8 @@ def pretrain_command(
 
     files, overrides = split_config_args(configs or [])
     overrides += [f"train.{key}={value}" for key, value in
-                  (("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy)) if value is not None]
+                  (("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy),
+                                           ("precision", precision)) if value is not None]
     if resume is not None:
         if files or run_dir is not None:
             raise ConfigError("--resume continues a run with its own config.yaml: give only key=value overrides")
@@ -327,21 +330,27 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
     "--set", help="An eval.key=value override (e.g. eval.finetune_epochs=30); repeatable.")]
 
 
-def _common(random_weights, data, benchmark, out_dir, as_json, stream, force_stream, config, set_) -> dict:
+EvalPrecisionOpt = Annotated[Optional[str], typer.Option(
+    help="auto | 32 | bf16 (eval.precision; auto: bf16 only where the hardware runs it fast).")]
+
+
+def _common(random_weights, data, benchmark, out_dir, as_json, stream, force_stream, config, set_,
+            precision) -> dict:
     return {"random_weights": random_weights, "data": data, "benchmark": benchmark, "out_dir": out_dir,
             "as_json": as_json, "stream": stream, "force_stream": force_stream, "config_files": config or [],
-            "set": set_ or []}
+            "set": [*(set_ or []), *([f"eval.precision={precision}"] if precision else [])]}
 
 
 @evaluate_app.command("knn")
 def knn_command(source: Source, data: DataOpt = None, benchmark: BenchOpt = None,
                 random_init: Annotated[bool, typer.Option(help="The same network randomly initialised.")] = False,
                 out_dir: OutOpt = None, as_json: JsonOpt = False, stream: StreamOpt = None, force_stream: ForceOpt = False,
-                config: ConfigOpt = None, set_: SetOpt = None,
+                config: ConfigOpt = None, set_: SetOpt = None, precision: EvalPrecisionOpt = None,
                 k: Annotated[Optional[int], typer.Option(help="Neighbours [default: config, 20].")] = None,
                 temperature: Annotated[Optional[float], typer.Option(help="Vote temperature [default: 0.1].")] = None):
     """Weighted kNN on clean backbone features (cosine similarity)."""
-    _evaluate("knn", source, _common(random_init, data, benchmark, out_dir, as_json, stream, force_stream, config, set_),
+    _evaluate("knn", source,
+              _common(random_init, data, benchmark, out_dir, as_json, stream, force_stream, config, set_, precision),
               {"knn_k": k, "knn_temperature": temperature})
 
 
@@ -350,12 +359,14 @@ def linear_command(source: Source, data: DataOpt = None, benchmark: BenchOpt = N
                    random_init: Annotated[bool, typer.Option(help="The same network randomly initialised.")] = False,
                    out_dir: OutOpt = None, as_json: JsonOpt = False, stream: StreamOpt = None,
                    force_stream: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None,
+                   precision: EvalPrecisionOpt = None,
                    epochs: Annotated[Optional[int], typer.Option(help="Epochs [default: config, 100].")] = None,
                    lr: Annotated[Optional[float], typer.Option(help="SGD learning rate [default: 3.0].")] = None,
                    batch_size: Annotated[Optional[int], typer.Option(help="Batch size [default: 128].")] = None):
     """Linear classifier on the frozen encoder; reports the final epoch."""
     _evaluate("linear", source,
-              _common(random_init, data, benchmark, out_dir, as_json, stream, force_stream, config, set_),
+              _common(random_init, data, benchmark, out_dir, as_json, stream, force_stream, config, set_,
+                      precision),
               {"linear_epochs": epochs, "linear_lr": lr, "linear_batch_size": batch_size})
 
 
@@ -368,10 +379,11 @@ Epochs = Annotated[Optional[int], typer.Option(help="Epochs [default: config, 11
 def finetune_command(source: Source, data: DataOpt = None, benchmark: BenchOpt = None, from_scratch: FromScratch = False,
                      out_dir: OutOpt = None, as_json: JsonOpt = False, stream: StreamOpt = None,
                      force_stream: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None,
-                     epochs: Epochs = None):
+                     precision: EvalPrecisionOpt = None, epochs: Epochs = None):
     """Encoder and a linear head trained on every labelled training sample (lr 0.1, 110 epochs, warm-up 10)."""
     _evaluate("finetune", source,
-              _common(from_scratch, data, benchmark, out_dir, as_json, stream, force_stream, config, set_),
+              _common(from_scratch, data, benchmark, out_dir, as_json, stream, force_stream, config, set_,
+                      precision),
               {"finetune_epochs": epochs})
 
 
@@ -380,11 +392,13 @@ def semi_command(source: Source,
                  fraction: Annotated[float, typer.Option(help="Labelled share of the training set (0.01, 0.1).")],
                  data: DataOpt = None, benchmark: BenchOpt = None, from_scratch: FromScratch = False,
                  out_dir: OutOpt = None, as_json: JsonOpt = False, stream: StreamOpt = None,
-                 force_stream: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, epochs: Epochs = None,
+                 force_stream: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None,
+                 precision: EvalPrecisionOpt = None, epochs: Epochs = None,
                  seed: Annotated[Optional[int], typer.Option(help="Draws the subset [default: config, 0].")] = None):
     """Finetune on a class-balanced subset: round(fraction x class count) per class, at least one (recorded)."""
     _evaluate("semi", source,
-              _common(from_scratch, data, benchmark, out_dir, as_json, stream, force_stream, config, set_),
+              _common(from_scratch, data, benchmark, out_dir, as_json, stream, force_stream, config, set_,
+                      precision),
               {"finetune_epochs": epochs, "semi_seed": seed}, fraction=fraction)
 
 

@@ -114,6 +114,7 @@ class EvalConfig:
     finetune_warmup: int = 10  # epochs of linear warm-up from lr / warmup
     finetune_batch_size: int = 128
     semi_seed: int = 0  # draws the labelled subset
+    precision: str = "auto"  # auto | 32 | bf16, as train.precision, for every protocol
 
 
 @dataclass
@@ -134,6 +135,7 @@ CHOICES = {
     "method.name": ("skeletonclr", "skelemixclr"),
     "method.mix.mode": ("swap", "zeros", "gaussian", "random"),
     "train.precision": ("auto", "32", "bf16"),
+    "eval.precision": ("auto", "32", "bf16"),
     "train.strategy": ("auto", "ddp", "ddp_spawn"),
     "train.key_batchnorm": ("shuffle", "sync", "local"),
     "train.non_finite": ("stop", "skip"),

@@ -28,7 +28,7 @@ from ..layouts import SkeletonLayout, get_layout
 from ..models import STGCN
 
 FORMAT = "skelemix-classifier"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the graph convolution stores its weights per partition (K, C_out, C_in)
 
 
 class Classifier(nn.Module):

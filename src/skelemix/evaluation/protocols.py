@@ -74,7 +74,7 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
                          f"{model.layout.name}")
     benchmark = benchmark or config.data.benchmark
     ev, accelerator = config.eval, config.train.accelerator
-    precision = resolve_precision(config.train.precision, accelerator)
+    precision = resolve_precision(ev.precision, accelerator)
     split = prepared.split(benchmark)
     test_loader = split_loader(prepared, benchmark, "test", ev.batch_size)
     extra: dict = {}
@@ -131,7 +131,7 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
         "dataset": prepared.name, "benchmark": benchmark, "epochs": config.train.epochs,
         "train_samples": len(split["train"]), "test_samples": len(test_y),
         "top1": round(top_k_accuracy(ranking, test_y, 1), 2), "top5": round(top_k_accuracy(ranking, test_y, 5), 2),
-        "settings": settings, "scores_file": f"{name}-scores.npy", **extra,
+        "settings": settings, "precision": precision, "scores_file": f"{name}-scores.npy", **extra,
         "test_names": [prepared.samples[i].name for i in split["test"]],
         "test_labels": test_y.tolist(),
     }

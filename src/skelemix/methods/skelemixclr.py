@@ -1,9 +1,10 @@
 """SkeleMixCLR (Chen et al., 2022): SkeletonCLR plus SkeleMix views and spatio-temporal mask pooling.
 
-For each of R mixes, the query view is mixed (``SkeleMix``), encoded once, and its feature map is pooled
-inside the region (trimmed view p, positive with the partner's key) and outside it (truncated view g,
-positive with its own key). Both are negative with the queue and with each other, the other side detached
-(Eq. 4-5). L = L_info + lambda * sum_R (L_p + L_g) / 2 (Eq. 6-7). R = 1: SkeleMixCLR; R = 3: SkeleMixCLR+.
+For each of R mixes, the query view is mixed (``SkeleMix``), encoded once (a loss term of its own), and
+its feature map is pooled inside the region (trimmed view p, positive with the partner's key) and outside it
+(truncated view g, positive with its own key). Both are negative with the queue and with each other, the other
+side detached (Eq. 4-5). L = L_info + lambda * sum_R (L_p + L_g) / 2 (Eq. 6-7). R = 1: SkeleMixCLR; R = 3:
+SkeleMixCLR+.
 The region is drawn from a generator seeded by (seed, global step), so every rank mixes the same region.
 """
 
@@ -22,21 +23,23 @@ class SkeleMixCLR(SkeletonCLR):
         mix = self.config.method.mix
         self.skelemix = SkeleMix(self.layout, mix.min_parts, mix.max_parts, mix.min_frames, mix.max_frames, mix.mode)
 
-    def extra_losses(self, query_view, k, negatives):
-        """lambda * sum over R mixes of (L_p + L_g) / 2, and the last mix's pair similarities."""
+    def loss_terms(self, query_view, k, negatives):
+        """InfoNCE, then lambda (L_p + L_g) / 2 of each of the R mixes; logs the sum over mixes and the last mix's
+        pair similarities."""
+        yield from super().loss_terms(query_view, k, negatives)
         method = self.config.method
         generator = self.step_generator()
-        mix_losses = []
+        loss_mix = torch.zeros((), device=k.device)
         for _ in range(method.mix.repeats):
             mixed, partner, mask = self.skelemix(query_view, generator)
             trimmed, truncated = mask_pool(self.encoder.feature_map(mixed), mask)
             p, g = self.project(trimmed), self.project(truncated)
             loss_p = info_nce(p, k[partner], negatives, method.temperature, extra_negative=g.detach())
             loss_g = info_nce(g, k, negatives, method.temperature, extra_negative=p.detach())
-            mix_losses.append((loss_p + loss_g) / 2)
-        loss_mix = torch.stack(mix_losses).sum()
-        with torch.no_grad():
-            logs = {"loss_mix": loss_mix.detach(), "sim/trimmed_key": (p * k[partner]).sum(1).mean().float(),
-                    "sim/truncated_key": (g * k).sum(1).mean().float(),
-                    "sim/trimmed_truncated": (p * g).sum(1).mean().float()}
-        return method.mix.weight * loss_mix, logs
+            loss = (loss_p + loss_g) / 2
+            loss_mix = loss_mix + loss.detach()
+            with torch.no_grad():
+                logs = {"loss_mix": loss_mix, "sim/trimmed_key": (p * k[partner]).sum(1).mean().float(),
+                        "sim/truncated_key": (g * k).sum(1).mean().float(),
+                        "sim/trimmed_truncated": (p * g).sum(1).mean().float()}
+            yield method.mix.weight * loss, logs

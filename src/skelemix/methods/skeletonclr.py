@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 
 import lightning as L
 import torch
@@ -32,6 +33,11 @@ from ..data.streams import to_stream
 from ..layouts import SkeletonLayout, get_layout
 from ..models import STGCN, ProjectionHead
 from .moco import MemoryQueue, info_nce, momentum_update
+
+
+def gradient_stand_in(parameters: list[torch.Tensor], gradients: list[torch.Tensor]) -> torch.Tensor:
+    """A scalar whose gradient with respect to each parameter is the given one: sum_i <p_i, g_i> with g fixed."""
+    return sum((p * g.detach()).sum() for p, g in zip(parameters, gradients, strict=True))
 
 
 class SkeletonCLR(L.LightningModule):
@@ -97,24 +103,47 @@ class SkeletonCLR(L.LightningModule):
             gathered = self.all_gather(encode(view)).flatten(0, 1)
         return gathered[rank * n:(rank + 1) * n], gathered
 
-    def contrastive_losses(self, x: torch.Tensor
-                           ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """x: (N, C, T, V, M) -> (loss, values to log, this rank's keys (N, D), every rank's (W N, D) for the queue)."""
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """The parameters SGD updates: not the momentum-updated key side."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def contrastive_losses(self, x: torch.Tensor, gradients: bool = False
+                           ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor,
+                                      list[torch.Tensor] | None]:
+        """x: (N, C, T, V, M) -> (loss, values to log, this rank's keys (N, D), every rank's keys (W N, D) for the
+        queue, and with ``gradients`` the loss's gradient for each of ``trainable_parameters()``).
+
+        The loss is a sum of terms with one encoder pass each (``loss_terms``). With ``gradients`` each term is
+        differentiated as soon as it is computed, which frees that pass's activations before the next pass
+        starts: the same gradient as one backward of the sum, with one pass's activations alive at a time instead
+        of all of them (SkeleMixCLR+ has four). The loss then comes back detached.
+        """
         query_view = to_stream(self.augment(x), self.stream, self.layout)
         key_view = to_stream(self.augment(x), self.stream, self.layout)
-        q = self.project(self.encoder(query_view))
         k, all_keys = self.keys(key_view)
         # a snapshot: the queue is updated in place before backward, and the logits' gradient needs it
         negatives = self.queue.keys.clone()
-        loss_info = info_nce(q, k, negatives, self.config.method.temperature)
-        loss_extra, extra_logs = self.extra_losses(query_view, k, negatives)
-        logs = {"loss_info": loss_info.detach(), **self.pair_similarities(q, k, negatives), **extra_logs}
-        return loss_info + loss_extra, logs, k, all_keys
+        trainable = self.trainable_parameters()
+        loss, logs, summed = torch.zeros((), device=x.device), {}, None
+        for term, term_logs in self.loss_terms(query_view, k, negatives):
+            logs.update(term_logs)  # a later term's values replace an earlier one's
+            if gradients:
+                grads = torch.autograd.grad(term, trainable, materialize_grads=True)
+                summed = list(grads) if summed is None else torch._foreach_add(summed, grads)
+                term = term.detach()
+            loss = loss + term
+        return loss, logs, k, all_keys, summed
 
-    def extra_losses(self, query_view: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor
-                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Terms a subclass adds to InfoNCE, given the stream-converted query view, keys and queue; none here."""
-        return torch.zeros((), device=k.device), {}
+    def loss_terms(self, query_view: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor
+                   ) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        """The loss's terms, each computed from its own encoder pass when the caller asks for it, with values to
+        log. Here InfoNCE of the query view (Eq. 1); subclasses add theirs.
+
+        query_view: stream-converted (N, C, T, V, M); k: the keys (N, D); negatives: the queue (K, D).
+        """
+        q = self.project(self.encoder(query_view))
+        loss_info = info_nce(q, k, negatives, self.config.method.temperature)
+        yield loss_info, {"loss_info": loss_info.detach(), **self.pair_similarities(q, k, negatives)}
 
     @staticmethod
     def pair_similarities(q: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -129,7 +158,7 @@ class SkeletonCLR(L.LightningModule):
 
     def training_step(self, batch, batch_index):
         x = batch[0]
-        loss, logs, keys, queue_keys = self.contrastive_losses(x)
+        loss, logs, keys, queue_keys, gradients = self.contrastive_losses(x, gradients=True)
         if not torch.isfinite(loss):
             if self.config.train.non_finite == "skip":
                 self.skipped_steps += 1
@@ -144,7 +173,9 @@ class SkeletonCLR(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x), sync_dist=True)
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=False, on_epoch=True, batch_size=len(x),
                       sync_dist=True)
-        return {"loss": loss, "keys": keys, "queue_keys": queue_keys}
+        # Lightning's backward of this stand-in puts the computed gradient into .grad, through DDP's all-reduce
+        return {"loss": gradient_stand_in(self.trainable_parameters(), gradients), "keys": keys,
+                "queue_keys": queue_keys}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["skelemix"] = {"format_version": FORMAT_VERSION, "rng": rng_states()}
@@ -155,7 +186,7 @@ class SkeletonCLR(L.LightningModule):
 
     def configure_optimizers(self):
         train = self.config.train
-        trainable = [p for p in self.parameters() if p.requires_grad]  # not the momentum-updated key side
-        optimizer = torch.optim.SGD(trainable, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+        optimizer = torch.optim.SGD(self.trainable_parameters(), lr=train.lr, momentum=train.momentum,
+                                    weight_decay=train.weight_decay)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, train.lr_milestones, train.lr_gamma)
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
