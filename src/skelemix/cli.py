@@ -11,6 +11,8 @@ import numpy as np
 import typer
 import yaml
 
+from .allocator import use_own_mappings_for_large_tensors
+
 app = typer.Typer(help="Self-supervised skeleton action recognition: SkeletonCLR, SkeleMixCLR, SkeleMixCLR+.",
                   no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -623,6 +625,7 @@ def benchmark_prepare_command(
 
 
 def main() -> None:
+    use_own_mappings_for_large_tensors()  # before torch is imported: see allocator.py
     # ConfigError, DatasetError and CheckpointError are ValueErrors: catching those here keeps torch unimported
     # for commands that do not need it
     try:
