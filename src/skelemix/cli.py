@@ -11,7 +11,7 @@ import numpy as np
 import typer
 import yaml
 
-from .allocator import use_own_mappings_for_large_tensors
+from .allocator import keep_tensors_on_the_heap
 
 app = typer.Typer(help="Self-supervised skeleton action recognition: SkeletonCLR, SkeleMixCLR, SkeleMixCLR+.",
                   no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -625,7 +625,7 @@ def benchmark_prepare_command(
 
 
 def main() -> None:
-    use_own_mappings_for_large_tensors()  # before torch is imported: see allocator.py
+    keep_tensors_on_the_heap()  # before torch is imported: see allocator.py
     # ConfigError, DatasetError and CheckpointError are ValueErrors: catching those here keeps torch unimported
     # for commands that do not need it
     try:
