@@ -3,9 +3,11 @@
 glibc maps an allocation above its mmap threshold (which floats between 128 kB and 32 MB) with a fresh mmap and
 unmaps it when freed. A training step frees one encoder pass's activations and allocates the next pass's, so
 the large ones were mapped anew for every pass: each page then faults in and is zeroed again, and with two
-threads those faults took a third of SkeleMixCLR+'s float32 step. ``keep_tensors_on_the_heap`` raises the
-threshold to 256 MB, so that freed activations are reused in place, and asks torch to align its allocations of
-2 MB and more to huge pages (``THP_MEM_ALLOC_ENABLE``), which keeps the heap's holes in large, reusable pieces.
+threads those faults took two fifths of SkeleMixCLR+'s float32 step. ``keep_tensors_on_the_heap`` raises the
+threshold to 256 MB, so that freed activations are reused in place; that is fastest but lets the heap grow (8.66
+GB). Asking torch to align its allocations of 2 MB and more to huge pages (``THP_MEM_ALLOC_ENABLE``) brought the
+peak down to 6.88 GB for 6% of the speed; why it lowers the peak we have not established.
+
 Measured on 2 cores (benchmarks/pretrain.md), SkeleMixCLR+ float32 at batch 128:
 
 | allocation | samples/s | peak RSS |

@@ -305,6 +305,7 @@ def pretrain_command(
 def _evaluate(protocol: str, source: Path, common: dict, settings: dict, fraction: Optional[float] = None):
     from .evaluation.protocols import evaluate
 
+    settings = {**settings, "precision": common.pop("precision")}
     overrides = [*common.pop("set"), *(f"eval.{k}={v}" for k, v in settings.items() if v is not None)]
     as_json = common.pop("as_json")
     data = common.pop("data")
@@ -340,7 +341,7 @@ def _common(random_weights, data, benchmark, out_dir, as_json, stream, force_str
             precision) -> dict:
     return {"random_weights": random_weights, "data": data, "benchmark": benchmark, "out_dir": out_dir,
             "as_json": as_json, "stream": stream, "force_stream": force_stream, "config_files": config or [],
-            "set": [*(set_ or []), *([f"eval.precision={precision}"] if precision else [])]}
+            "set": set_ or [], "precision": precision}
 
 
 @evaluate_app.command("knn")

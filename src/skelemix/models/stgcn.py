@@ -28,6 +28,12 @@ from ..layouts import SkeletonLayout
 TEMPORAL_DOWNSAMPLING = 4
 
 
+def fan_in_uniform(*shape: int, fan_in: int) -> nn.Parameter:
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): nn.Conv2d's default initialisation of its weight and bias."""
+    bound = fan_in ** -0.5
+    return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))
+
+
 class GraphConvolution(nn.Module):
     """Spatial graph convolution over K partitions with learnable edge importance M (Yan et al., Eq. 10).
 
@@ -40,9 +46,8 @@ class GraphConvolution(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, num_partitions: int, num_joints: int):
         super().__init__()
-        bound = in_channels ** -0.5  # nn.Conv2d's default initialisation for a fan-in of in_channels
-        self.weight = nn.Parameter(torch.empty(num_partitions, out_channels, in_channels).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(num_partitions, out_channels).uniform_(-bound, bound))
+        self.weight = fan_in_uniform(num_partitions, out_channels, in_channels, fan_in=in_channels)
+        self.bias = fan_in_uniform(num_partitions, out_channels, fan_in=in_channels)
         self.edge_importance = nn.Parameter(torch.ones(num_partitions, num_joints, num_joints))
 
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
@@ -56,13 +61,13 @@ class GraphConvolution(nn.Module):
 
 class PointwiseConvolution(nn.Module):
     """A 1x1 convolution with a temporal stride, (B, C_in, T, V) -> (B, C_out, T / stride, V), as one matmul:
-    oneDNN's 1x1 convolution on this layout ran 3x slower than the matmul on the CPUs we measured."""
+    in a profile (batch 128, the 64 -> 256 block) oneDNN's 1x1 convolution on this layout ran at 8 GFLOP/s, a
+    matmul of the same shape at about 100."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
         super().__init__()
-        bound = in_channels ** -0.5
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(out_channels).uniform_(-bound, bound))
+        self.weight = fan_in_uniform(out_channels, in_channels, fan_in=in_channels)
+        self.bias = fan_in_uniform(out_channels, fan_in=in_channels)
         self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
