@@ -31,8 +31,9 @@ import ctypes
 import os
 import sys
 
-M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers in glibc's malloc.h
 MMAP_THRESHOLD_BYTES = 256 * 1024 * 1024
+TRIM_THRESHOLD_BYTES = 2**31 - 1  # mallopt takes a C int
 
 
 def keep_tensors_on_the_heap(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
@@ -42,6 +43,7 @@ def keep_tensors_on_the_heap(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold))
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold)) and bool(libc.mallopt(M_TRIM_THRESHOLD,
+                                                                                     TRIM_THRESHOLD_BYTES))
     except (OSError, AttributeError):  # another C library (musl) has no mallopt
         return False

@@ -96,10 +96,10 @@ def mask_pool(feature_map: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tens
     """STMP: average a feature map inside and outside a region.
 
     feature_map: (N, M, C, T', V); mask: (T', V) bool. Returns (trimmed, truncated), each (N, C): the mean
-    over the masked (respectively unmasked) cells of T' x V, then over the M persons.
+    over the masked (respectively unmasked) cells of T' x V, then over the M persons. Both means are one matmul
+    with a (T' V, 2) matrix of averaging weights, which reads the feature map once and writes no copy of it.
     """
-    inside = mask.to(feature_map.dtype)
-    outside = 1 - inside
-    trimmed = (feature_map * inside).sum(dim=(-2, -1)) / inside.sum()
-    truncated = (feature_map * outside).sum(dim=(-2, -1)) / outside.sum()
-    return trimmed.mean(dim=1), truncated.mean(dim=1)
+    inside = mask.flatten().to(feature_map.dtype)
+    weights = torch.stack([inside / inside.sum(), (1 - inside) / (1 - inside).sum()], dim=1)  # (T' V, 2)
+    pooled = (feature_map.flatten(-2) @ weights).mean(dim=1)  # (N, C, 2)
+    return pooled[..., 0], pooled[..., 1]

@@ -34,14 +34,56 @@ def fan_in_uniform(*shape: int, fan_in: int) -> nn.Parameter:
     return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))
 
 
+class _AggregateThenMix(torch.autograd.Function):
+    """y[b, o, t, w] = bias[o, w] + sum_k sum_c weight[k, o, c] sum_v x[b, c, t, v] graph[k, v, w].
+
+    x (B, C_in, T, V), graph (K, V, W), weight (K, C_out, C_in), bias (C_out, W) -> y (B, C_out, T, W). Partition by
+    partition, so that each aggregated tensor (B, C_in, T W) is already laid out for a batched matmul with the
+    weight (no permuted copy) and the products accumulate in place. Only x is kept for backward, which aggregates
+    again: the aggregated tensors were the largest activations an ST-GCN block kept (0.7 of 2.5 GB in a batch of
+    128 two-person sequences) and recomputing them costs about 1.5% of a training step's FLOPs.
+    """
+
+    @staticmethod
+    def forward(ctx, x, graph, weight, bias):
+        b, c, t, v = x.shape
+        out_channels = weight.shape[1]
+        rows = x.reshape(-1, v)
+        y = bias[:, None].expand(out_channels, t, v).reshape(1, out_channels, t * v)  # broadcast over the batch
+        for k in range(len(graph)):
+            aggregated = (rows @ graph[k]).view(b, c, t * v)
+            mixing = weight[k].expand(b, out_channels, c)
+            y = torch.baddbmm(y, mixing, aggregated) if k == 0 else y.baddbmm_(mixing, aggregated)
+        ctx.save_for_backward(x, graph, weight)
+        return y.view(b, out_channels, t, v)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, graph, weight = ctx.saved_tensors
+        b, c, t, v = x.shape
+        out_channels = weight.shape[1]
+        rows = x.reshape(-1, v)
+        grad = grad.contiguous().view(b, out_channels, t * v)
+        grad_rows = torch.zeros_like(rows) if ctx.needs_input_grad[0] else None
+        grad_graph, grad_weight = torch.empty_like(graph), torch.empty_like(weight)
+        for k in range(len(graph)):
+            aggregated = (rows @ graph[k]).view(b, c, t * v)
+            grad_weight[k] = torch.bmm(grad, aggregated.transpose(1, 2)).sum(0)
+            grad_aggregated = torch.bmm(weight[k].t().expand(b, c, out_channels), grad).view(-1, v)
+            if grad_rows is not None:
+                grad_rows.addmm_(grad_aggregated, graph[k].t())
+            grad_graph[k] = rows.t() @ grad_aggregated
+        grad_x = None if grad_rows is None else grad_rows.view_as(x)
+        return grad_x, grad_graph, grad_weight, grad.view(b, out_channels, t, v).sum(dim=(0, 2))
+
+
 class GraphConvolution(nn.Module):
     """Spatial graph convolution over K partitions with learnable edge importance M (Yan et al., Eq. 10).
 
     y[o, t, w] = sum_k sum_v (A_k * M_k)[v, w] (W_k x[:, t, v] + b_k)[o], for x (B, C_in, T, V) -> (B, C_out, T, V).
     The reference computes W_k x for every partition first (a 1x1 convolution to K C_out channels) and then
-    aggregates; aggregating first is the same function with an intermediate of K C_in channels (C_in <= C_out
-    in every block of the encoder), one matmul for all partitions and no transposed copy: 1.4x faster
-    forward+backward for the whole encoder on a CPU (benchmarks/pretrain.md).
+    aggregates; aggregating first is the same function with intermediates of C_in channels (C_in <= C_out in every
+    block of the encoder); ``_AggregateThenMix`` says how it is computed.
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_partitions: int, num_joints: int):
@@ -50,19 +92,25 @@ class GraphConvolution(nn.Module):
         self.bias = fan_in_uniform(num_partitions, out_channels, fan_in=in_channels)
         self.edge_importance = nn.Parameter(torch.ones(num_partitions, num_joints, num_joints))
 
+    def repeated_flops(self, x: torch.Tensor) -> int:
+        """FLOPs of the aggregation that backward computes again for input x (B, C_in, T, V)."""
+        k, v = self.edge_importance.shape[:2]
+        return 2 * x.numel() * k * v
+
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-        b, c, t, v = x.shape
         graph = adjacency * self.edge_importance  # (K, V, W)
-        k = len(graph)
-        aggregated = x.reshape(-1, v) @ graph.transpose(0, 1).reshape(v, k * v)  # (B C T, K W)
-        y = torch.einsum("koc,bctkw->botw", self.weight, aggregated.view(b, c, t, k, v))
-        return y + torch.einsum("ko,kw->ow", self.bias, graph.sum(dim=1)).unsqueeze(1)
+        bias = torch.einsum("ko,kw->ow", self.bias, graph.sum(dim=1))  # b_k summed over each partition's edges
+        device = x.device.type
+        # autocast does not reach into a custom Function, so its precision is applied here
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        with torch.autocast(device, enabled=False):
+            return _AggregateThenMix.apply(x.to(dtype), graph.to(dtype), self.weight.to(dtype), bias.to(dtype))
 
 
 class PointwiseConvolution(nn.Module):
-    """A 1x1 convolution with a temporal stride, (B, C_in, T, V) -> (B, C_out, T / stride, V), as one matmul:
-    in a profile (batch 128, the 64 -> 256 block) oneDNN's 1x1 convolution on this layout ran at 8 GFLOP/s, a
-    matmul of the same shape at about 100."""
+    """A 1x1 convolution with a temporal stride, (B, C_in, T, V) -> (B, C_out, T / stride, V), as one batched
+    matmul that adds the bias as it writes: in a profile (batch 128, the 64 -> 256 block) oneDNN's 1x1 convolution
+    on this layout ran at 8 GFLOP/s, a matmul of the same shape at about 100."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
         super().__init__()
@@ -71,26 +119,35 @@ class PointwiseConvolution(nn.Module):
         self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("oc,bctv->botv", self.weight, x[:, :, ::self.stride]) + self.bias[:, None, None]
+        x = x[:, :, ::self.stride]
+        b, c, t, v = x.shape
+        y = torch.baddbmm(self.bias[:, None], self.weight.expand(b, -1, -1), x.reshape(b, c, t * v))
+        return y.view(b, -1, t, v)
 
 
 class Dropout(nn.Module):
-    """Inverted dropout, its mask drawn as (uniform >= p) on a CPU: the distribution of ``nn.Dropout``, whose CPU
-    Bernoulli sampler took 2.5x longer to draw (13% of a bfloat16 encoder step); elsewhere ``nn.Dropout``'s kernel."""
+    """Inverted dropout. On a CPU the mask compares 16 random bits per element with p, drawn 64 bits at a time:
+    torch's CPU generator is serial, and drawing a uniform float per element took 6% of a float32 SkeleMixCLR+
+    step. At the last block's size (batch 128) this dropout ran about 2x faster than one with uniform draws and
+    3-5x faster than ``nn.Dropout``. Elements are kept with probability q = 1 - round(p 2^16) / 2^16 (exactly
+    1 - p for the default 0.5, within 2^-16 otherwise) and scaled by 1 / q, so the expectation is exact.
+    Elsewhere ``nn.Dropout``'s kernel."""
 
     def __init__(self, p: float):
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {p}")
         self.p = p
+        self.dropped = min(round(p * 2**16), 2**16 - 1)  # of the 2^16 values of a random int16
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
         if x.device.type != "cpu":
             return F.dropout(x, self.p, training=True)
-        keep = torch.rand(x.shape) >= self.p
-        return (x * keep).mul_(1 / (1 - self.p))
+        words = torch.empty(-(-x.numel() // 4), dtype=torch.int64).random_(-2**63, None)  # all 64 bits random
+        keep = words.view(torch.int16)[:x.numel()].view(x.shape) >= self.dropped - 2**15
+        return (x * keep).mul_(2**16 / (2**16 - self.dropped))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -123,8 +180,8 @@ class GraphTemporalBlock(nn.Module):
         # x: (B, C_in, T, V) -> (B, C_out, T / stride, V)
         y = self.temporal(self.graph_conv(x, adjacency))
         if self.residual is not None:
-            y = y + self.residual(x)
-        return torch.relu(y)
+            y += self.residual(x)  # in place: nothing keeps y for backward, and a new tensor would fault its pages in
+        return y.relu_()
 
 
 class STGCN(nn.Module):
