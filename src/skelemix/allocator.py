@@ -1,21 +1,27 @@
-"""Where CPU tensors' memory comes from: glibc's heap for all of them, backed by transparent huge pages.
+"""Where CPU tensors' memory comes from: glibc's heap for all of them, backed by transparent huge pages, and
+never handed back to the system during a run.
 
 glibc maps an allocation above its mmap threshold (which floats between 128 kB and 32 MB) with a fresh mmap and
-unmaps it when freed. A training step frees one encoder pass's activations and allocates the next pass's, so
-the large ones were mapped anew for every pass: each page then faults in and is zeroed again, and with two
-threads those faults took two fifths of SkeleMixCLR+'s float32 step. ``keep_tensors_on_the_heap`` raises the
-threshold to 256 MB, so that freed activations are reused in place; that is fastest but lets the heap grow (8.66
-GB). Asking torch to align its allocations of 2 MB and more to huge pages (``THP_MEM_ALLOC_ENABLE``) brought the
-peak down to 6.88 GB for 6% of the speed; why it lowers the peak we have not established.
+unmaps it when freed, and it returns the free top of its heap to the system once that exceeds 128 kB. A training
+step frees one encoder pass's activations and allocates the next pass's, so either way their pages were faulted
+in and zeroed again for every pass, and page faults are slow on these machines (a new 105 MB tensor took 113 ms to
+fill, an existing one 9 ms). ``keep_tensors_on_the_heap`` raises the mmap threshold to 256 MB and the trim
+threshold to its maximum (2 GB), so freed activations are reused in place; asking torch to align its allocations
+of 2 MB and more to huge pages (``THP_MEM_ALLOC_ENABLE``) makes it faster still and lowers the peak (why the peak
+is lower we have not established).
 
-Measured on 2 cores (benchmarks/pretrain.md), SkeleMixCLR+ float32 at batch 128:
+Measured on 2 cores (benchmarks/pretrain.md), SkeleMixCLR+ float32 at batch 128, one process each, the same
+session:
 
 | allocation | samples/s | peak RSS |
 |---|---|---|
-| glibc's defaults | 4.71 | 7.18 GB |
-| this (heap, huge pages) | 5.28 | 6.88 GB |
-| heap, without huge pages | 5.60 | 8.66 GB |
-| mmap above 4 MB, huge pages | 3.14 | 3.24 GB |
+| glibc's defaults | 5.36 | 4.83 GB |
+| heap, huge pages, trimmed (this module's previous setting) | 6.07 | 5.47 GB |
+| heap, huge pages, never trimmed (this) | 6.89 | 5.01 GB |
+| heap, without huge pages, never trimmed | 6.44 | 5.66 GB |
+
+Sampled through one run, the heap never had more than 2.2 GB in use (mallinfo2) while the process reached 5.9 GB
+resident (the program itself included): fragmentation, the lead for anyone lowering the peak further.
 
 torch reads ``THP_MEM_ALLOC_ENABLE`` at its first allocation, so the command line calls this before importing
 torch; a Python program should call it first thing (or export ``THP_MEM_ALLOC_ENABLE=1``). Elsewhere than on

@@ -334,7 +334,8 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
 
 
 EvalPrecisionOpt = Annotated[Optional[str], typer.Option(
-    help="auto | 32 | bf16 (eval.precision; auto: bf16 only where the hardware runs it fast).")]
+    help="32 | bf16 | auto (eval.precision [default: the run's, 32]; auto: bf16 only where the hardware runs it "
+         "fast; bf16 can cost a random-weights baseline accuracy).")]
 
 
 def _common(random_weights, data, benchmark, out_dir, as_json, stream, force_stream, config, set_,
