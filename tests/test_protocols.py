@@ -11,7 +11,8 @@ import torch
 
 from skelemix.config import load_config
 from skelemix.data import PreparedDataset, prepare_nw_ucla, prepare_synthetic
-from skelemix.evaluation.finetune import Finetuner, balanced_subset, lr_factor
+from skelemix.evaluation.finetune import Finetuner, balanced_subset
+from skelemix.schedule import lr_factor
 from skelemix.evaluation.protocols import evaluate
 from skelemix.evaluation.results import fuse, report
 from skelemix.layouts import get_layout

@@ -65,3 +65,42 @@ def test_evaluation_writes_results_and_scores(tiny_run):
         assert saved["test_samples"] == 96 and saved["stream"] == "joint"
     random = evaluate("knn", run_dir, random_weights=True)
     assert random["weights"] == "random init" and (run_dir / "evaluation" / "knn-random-init.json").is_file()
+
+
+def test_seeds_run_in_their_own_directories_and_report_groups_them(tmp_path, tiny_run):
+    from skelemix.evaluation.results import accuracy_rows, report, summarise
+    from skelemix.training import pretrain_seeds
+
+    _, config = tiny_run
+    short = load_config([], ["train.epochs=1"], base=config)
+    runs = pretrain_seeds(short, tmp_path / "sweep", [3, 5], progress=False)
+    assert [r.name for r in runs] == ["seed-3", "seed-5"]
+    weights = [load_pretrained(r / "checkpoints" / "last.ckpt").encoder.data_bn.weight for r in runs]
+    assert [load_pretrained(r / "checkpoints" / "last.ckpt").config.train.seed for r in runs] == [3, 5]
+    assert not torch.equal(*weights)  # different seeds, different runs
+    assert pretrain_seeds(short, tmp_path / "sweep", [3], progress=False) == runs[:1]  # a finished seed is kept
+    for run in runs:
+        evaluate("knn", run)
+        evaluate("linear", run)
+    rows = report(runs)
+    assert sorted((r["protocol"], r["seed"]) for r in rows) == [("knn", 3), ("knn", 5), ("linear", 3), ("linear", 5)]
+    knn = [r for r in summarise(rows) if r["protocol"] == "knn"]
+    values = [r["top1"] for r in rows if r["protocol"] == "knn"]
+    assert knn[0]["runs"] == 2 and knn[0]["seeds"] == "3 5"
+    assert knn[0]["top1_mean"] == pytest.approx(sum(values) / 2, abs=0.006)
+    assert knn[0]["top1_sd"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5, abs=0.006)
+    table = accuracy_rows(runs)
+    assert [(r["method"], r["seed"], r["epochs"]) for r in table] == [("skelemixclr", 3, 1), ("skelemixclr", 5, 1)]
+    assert table[0]["commit"]  # a git hash in a checkout, "unknown" elsewhere
+
+
+def test_summary_of_hand_made_rows():
+    from skelemix.evaluation.results import summarise
+
+    base = {"method": "skelemixclr", "stream": "joint", "dataset": "d", "benchmark": "xview", "protocol": "linear",
+            "weights": "pretrained", "epochs": 80, "top5": 99.0}
+    rows = [{**base, "seed": s, "top1": t} for s, t in ((0, 80.0), (1, 82.0), (2, 84.0))]
+    rows.append({**base, "method": "skeletonclr", "seed": 0, "top1": 70.0})
+    summary = {r["method"]: r for r in summarise(rows)}
+    assert (summary["skelemixclr"]["top1_mean"], summary["skelemixclr"]["top1_sd"]) == (82.0, 2.0)
+    assert (summary["skeletonclr"]["runs"], summary["skeletonclr"]["top1_sd"]) == (1, 0.0)

@@ -45,20 +45,23 @@ Centring = Annotated[str, typer.Option(help="frame: centre joint of every frame 
 Rotate = Annotated[bool, typer.Option(help="Turn each sequence about the vertical axis so the shoulders are "
                                            "parallel to x (3D layouts).")]
 Persons = Annotated[int, typer.Option(help="Bodies kept per sample (M).")]
+Scale = Annotated[str, typer.Option(help="none; minmax: each axis of a sequence to [-1, 1] by its range (the "
+                                         "field's NW-UCLA loaders).")]
 Workers = Annotated[Optional[int], typer.Option(help="Reader processes [default: one per CPU core; 0: none].")]
 Strict = Annotated[bool, typer.Option(help="Fail on the first bad sample instead of skipping and counting it.")]
 Progress = Annotated[bool, typer.Option(help="Show a progress bar with the rate.")]
 Layout = Annotated[str, typer.Option(help="Skeleton layout: ntu25, kinect_v1 or coco17.")]
 
 
-def _prepare(function, *args, frames: int, centring: str, rotate: bool, persons: int, workers: Optional[int],
-             strict: bool, progress: bool, **kwargs) -> None:
+def _prepare(function, *args, frames: int, centring: str, rotate: bool, persons: int, scale: str,
+             workers: Optional[int], strict: bool, progress: bool, rotation: str = "first_frame",
+             resize: str = "align_corners", **kwargs) -> None:
     """Run a preparation with the shared options and report what was written and what was skipped."""
     from .data import PreparedDataset
     from .data.format import default_workers
     from .data.preprocess import Preprocessing
 
-    report = function(*args, preprocessing=Preprocessing(frames, centring, rotate, persons), strict=strict,
+    report = function(*args, preprocessing=Preprocessing(frames, centring, rotate, persons, scale, rotation, resize), strict=strict,
                       progress=progress, workers=default_workers() if workers is None else workers, **kwargs)
     prepared = PreparedDataset(report.path)
     typer.echo(f"wrote {report.samples} samples to {report.path} ({'; '.join(_split_counts(prepared))})")
@@ -80,12 +83,19 @@ def _add_ntu_command(version: str, summary: str) -> None:
                                                      "empty).")],
         exclude: Annotated[Optional[Path], typer.Option(help="Official list of samples with missing skeletons.")] = None,
         frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = True, persons: Persons = 2,
+        scale: Scale = "none",
         workers: Workers = None, strict: Strict = False, progress: Progress = True,
+        reference_pipeline: Annotated[bool, typer.Option(
+            help="The authors' code's preprocessing instead: each body centred on its own spine shoulder in every "
+                 "frame, OpenCV-style resizing, every frame turned by its own shoulder angle (overrides --centring "
+                 "and --rotate).")] = False,
     ):
         from .data.ntu import prepare_ntu
 
-        _prepare(prepare_ntu, raw_dir, out_dir, version, exclude, frames=frames, centring=centring, rotate=rotate,
-                 persons=persons, workers=workers, strict=strict, progress=progress)
+        pipeline = {"centring": "body", "rotate": True, "rotation": "every_frame", "resize": "half_pixel"} \
+            if reference_pipeline else {"centring": centring, "rotate": rotate}
+        _prepare(prepare_ntu, raw_dir, out_dir, version, exclude, frames=frames, persons=persons, scale=scale,
+                 workers=workers, strict=strict, progress=progress, **pipeline)
 
     command.__doc__ = summary
     prepare_app.command(version)(command)
@@ -108,6 +118,7 @@ def prepare_pku_mmd_command(
         help="A split file of the dataset, as BENCHMARK=PATH or PATH (cross-subject.txt -> xsub, "
              "cross-view.txt -> xview); repeatable.")] = None,
     frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = True, persons: Persons = 2,
+    scale: Scale = "none",
     workers: Workers = None, strict: Strict = False, progress: Progress = True,
 ):
     """PKU-MMD part I or II: one sample per labelled interval (51 actions)."""
@@ -121,7 +132,7 @@ def prepare_pku_mmd_command(
             benchmark = PKU_SPLIT_NAMES.get(stem, stem)
         splits[benchmark] = path
     _prepare(prepare_pku_mmd, skeleton_dir, label_dir, out_dir, part, splits, frames=frames, centring=centring,
-             rotate=rotate, persons=persons, workers=workers, strict=strict, progress=progress)
+             rotate=rotate, persons=persons, scale=scale, workers=workers, strict=strict, progress=progress)
 
 
 @prepare_app.command("pyskl")
@@ -130,13 +141,14 @@ def prepare_pyskl_command(
     out_dir: Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be empty).")],
     layout: Annotated[Optional[str], typer.Option(help="Skeleton layout [default: from the keypoint shape].")] = None,
     frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = True, persons: Persons = 2,
+    scale: Scale = "none",
     strict: Strict = False, progress: Progress = True,
 ):
     """A pyskl annotation pickle (3D NTU or 2D COCO-17), loaded with a restricted unpickler."""
     from .data.pyskl import prepare_pyskl
 
     _prepare(prepare_pyskl, annotation, out_dir, layout, frames=frames, centring=centring, rotate=rotate,
-             persons=persons, workers=0, strict=strict, progress=progress)
+             persons=persons, scale=scale, workers=0, strict=strict, progress=progress)
 
 
 @prepare_app.command("crossclr")
@@ -149,13 +161,15 @@ def prepare_crossclr_command(
     benchmark: Annotated[str, typer.Option(help="Name of the benchmark the files are a split of.")] = "xsub",
     layout: Layout = "ntu25",
     frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = True, persons: Persons = 2,
+    scale: Scale = "none",
     strict: Strict = False, progress: Progress = True,
 ):
     """Arrays of the CrosSCLR / AimCLR / SkeleMixCLR code (already preprocessed ones: --centring none --no-rotate)."""
     from .data.arrays import prepare_crossclr
 
     _prepare(prepare_crossclr, data, labels, out_dir, test_data, test_labels, benchmark, layout, frames=frames,
-             centring=centring, rotate=rotate, persons=persons, workers=0, strict=strict, progress=progress)
+             centring=centring, rotate=rotate, persons=persons,
+             scale=scale, workers=0, strict=strict, progress=progress)
 
 
 def _int_list(text: Optional[str]) -> Optional[list[int]]:
@@ -175,13 +189,15 @@ def prepare_numpy_command(
                                                                "xsub.")] = None,
     train_views: Annotated[Optional[str], typer.Option(help="Comma-separated training views -> benchmark xview.")] = None,
     frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = True, persons: Persons = 2,
+    scale: Scale = "none",
     strict: Strict = False, progress: Progress = True,
 ):
     """Any skeleton arrays in an .npz, for data the other readers do not know."""
     from .data.arrays import prepare_numpy
 
     _prepare(prepare_numpy, npz, out_dir, layout, _int_list(train_subjects), _int_list(train_views), frames=frames,
-             centring=centring, rotate=rotate, persons=persons, workers=0, strict=strict, progress=progress)
+             centring=centring, rotate=rotate, persons=persons,
+             scale=scale, workers=0, strict=strict, progress=progress)
 
 
 @prepare_app.command("nw-ucla")
@@ -189,12 +205,14 @@ def prepare_nw_ucla_command(
     json_dir: Annotated[Path, typer.Argument(help="Directory of aAA_sSS_eEE_vVV.json files (all_sqe).")],
     out_dir: Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be empty).")],
     frames: Frames = 64, centring: Centring = "frame", rotate: Rotate = False, persons: Persons = 1,
+    scale: Scale = "none",
     workers: Workers = None, strict: Strict = False, progress: Progress = True,
 ):
     """NW-UCLA (CTR-GCN json release) -> benchmarks xview and xsub."""
     from .data import prepare_nw_ucla
 
     _prepare(prepare_nw_ucla, json_dir, out_dir, frames=frames, centring=centring, rotate=rotate, persons=persons,
+    scale=scale,
              workers=workers, strict=strict, progress=progress)
 
 
@@ -266,6 +284,9 @@ def pretrain_command(
     precision: Annotated[Optional[str], typer.Option(
         help="auto | 32 | bf16 (train.precision; auto: bf16 only where the hardware runs it fast).")] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    seeds: Annotated[Optional[str], typer.Option(
+        help="Comma-separated seeds: one run each, in RUN_DIR/seed-S (finished ones are kept, stopped ones resumed); "
+             "compare them with `skelemix report RUN_DIR/seed-* --group`.")] = None,
 ):
     """Pretrain an encoder with SkeletonCLR, SkeleMixCLR or SkeleMixCLR+ on a prepared dataset.
 
@@ -274,7 +295,7 @@ def pretrain_command(
     import time
 
     from .config import ConfigError, load_config
-    from .training import pretrain
+    from .training import pretrain, pretrain_seeds
 
     files, overrides = split_config_args(configs or [])
     overrides += [f"train.{key}={value}" for key, value in
@@ -292,6 +313,13 @@ def pretrain_command(
         config = load_config(files, overrides)
         if run_dir is None:
             run_dir = Path("runs") / f"{'-'.join(Path(f).stem for f in files)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if seeds is not None:
+        if resume is not None:
+            raise ConfigError("--seeds resumes the stopped seeds itself: give --run-dir, not --resume")
+        runs = pretrain_seeds(config, run_dir, _int_list(seeds), progress=progress)
+        typer.echo(f"pretrained {config.method.name} (R={config.method.mix.repeats}) with seeds {seeds}: "
+                   f"{', '.join(map(str, runs))}")
+        return
     try:
         out = pretrain(config, run_dir, progress=progress, resume=resume is not None)
     except KeyboardInterrupt as interrupt:  # says where the checkpoint is and how to continue
@@ -438,15 +466,28 @@ def ensemble_command(
 def report_command(
     runs: RunDirs,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Also write the table as CSV here.")] = None,
+    group: Annotated[bool, typer.Option(help="One row per setting: mean and standard deviation over the runs' "
+                                             "seeds.")] = False,
+    accuracy_csv: Annotated[Optional[Path], typer.Option(
+        help="Append one row per run (method, stream, seed, epochs, knn_top1, linear_top1, commit) to this CSV, "
+             "as in benchmarks/accuracy/.")] = None,
 ):
     """One markdown table of every evaluation of the given runs (and CSV with --csv)."""
-    from .evaluation.results import as_csv, as_markdown, report
+    from .evaluation.results import (ACCURACY_COLUMNS, REPORT_COLUMNS, SUMMARY_COLUMNS, accuracy_rows, as_csv,
+                                     as_markdown, report, summarise)
 
-    rows = report(runs)
-    typer.echo(as_markdown(rows))
+    rows, columns = report(runs), REPORT_COLUMNS
+    if group:
+        rows, columns = summarise(rows), SUMMARY_COLUMNS
+    typer.echo(as_markdown(rows, columns))
     if csv_path:
-        csv_path.write_text(as_csv(rows))
+        csv_path.write_text(as_csv(rows, columns))
         typer.echo(f"wrote {csv_path}")
+    if accuracy_csv:
+        table = as_csv(accuracy_rows(runs), ACCURACY_COLUMNS)
+        with accuracy_csv.open("a") as out:  # the header only into a new file
+            out.write(table if out.tell() == 0 else table.split("\n", 1)[1])
+        typer.echo(f"appended {len(runs)} rows to {accuracy_csv}")
 
 
 PngOpt = Annotated[Optional[Path], typer.Option("--out", help="The PNG to write [default: in the run directory].")]

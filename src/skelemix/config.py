@@ -44,6 +44,8 @@ class EncoderConfig:
     temporal_kernel: int = 9
     dropout: float = 0.5
     projection_dim: int = 128
+    graph: str = "stgcn"  # stgcn: ST-GCN's 1 / (degree + 1) partitions | reference: the authors' code's graph
+    init: str = "pytorch"  # pytorch defaults | reference: N(0, 0.02) weights, BatchNorm N(1, 0.02), zero biases
 
 
 @dataclass
@@ -81,6 +83,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     lr_milestones: list[int] = field(default_factory=lambda: [250])
     lr_gamma: float = 0.1
+    warmup_epochs: int = 0  # linear warm-up: epoch e (0-based) runs at lr (e + 1) / warmup_epochs
     precision: str = "auto"  # auto | 32 | bf16
     accelerator: str = "auto"
     devices: int = 1  # per node
@@ -105,6 +108,8 @@ class EvalConfig:
     linear_weight_decay: float = 0.0
     linear_milestones: list[int] = field(default_factory=lambda: [80])
     linear_batch_size: int = 128
+    linear_standardize: bool = True  # features scaled by the training set's mean and std (reference: raw)
+    linear_head_init: str = "pytorch"  # pytorch | reference: N(0, 0.02), zero bias
     # finetune and semi-supervised: the whole network and a linear head, trained (the paper's settings)
     finetune_epochs: int = 110
     finetune_lr: float = 0.1
@@ -113,6 +118,8 @@ class EvalConfig:
     finetune_milestones: list[int] = field(default_factory=lambda: [50, 70, 90])
     finetune_warmup: int = 10  # epochs of linear warm-up from lr / warmup
     finetune_batch_size: int = 128
+    finetune_nesterov: bool = False  # the reference finetunes with Nesterov momentum
+    finetune_encoder_mode: str = "train"  # train | eval: the reference keeps the model in eval mode while finetuning
     semi_seed: int = 0  # draws the labelled subset
     # auto | 32 | bf16 for every protocol. Not auto by default: in bf16 the linear protocol on a randomly
     # initialised encoder lost 11.5 points on the demo (79.58 -> 68.12), a baseline made to look worse
@@ -134,10 +141,14 @@ class Config:
 
 CHOICES = {
     "data.stream": ("joint", "motion", "bone"),
+    "encoder.graph": ("stgcn", "reference"),
+    "encoder.init": ("pytorch", "reference"),
     "method.name": ("skeletonclr", "skelemixclr"),
     "method.mix.mode": ("swap", "zeros", "gaussian", "random"),
     "train.precision": ("auto", "32", "bf16"),
     "eval.precision": ("auto", "32", "bf16"),
+    "eval.linear_head_init": ("pytorch", "reference"),
+    "eval.finetune_encoder_mode": ("train", "eval"),
     "train.strategy": ("auto", "ddp", "ddp_spawn"),
     "train.key_batchnorm": ("shuffle", "sync", "local"),
     "train.non_finite": ("stop", "skip"),
@@ -252,6 +263,7 @@ def validate(config: Config) -> None:
         (train.epochs >= 1, "train.epochs must be >= 1"),
         (train.batch_size >= 2, "train.batch_size must be >= 2"),
         (train.lr > 0, "train.lr must be > 0"),
+        (train.warmup_epochs >= 0, "train.warmup_epochs must be >= 0"),
         (train.knn_every >= 0, "train.knn_every must be >= 0"),
         (train.devices >= 1 and train.num_nodes >= 1, "train.devices and train.num_nodes must be >= 1"),
         (train.batch_size % (train.devices * train.num_nodes) == 0,

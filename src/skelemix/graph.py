@@ -1,13 +1,17 @@
-"""The ST-GCN skeleton graph with the spatial partition strategy (Yan et al., AAAI 2018).
+"""The skeleton graph of the ST-GCN encoder: three partitions, (3, V, V) float32, in one of two normalisations.
 
-``spatial_adjacency(layout)`` returns A of shape (3, V, V), float32: the three partitions
-(the joint itself; messages from neighbours at least as far from the centre joint as the
-receiving joint; messages from neighbours closer to it), built from the column-normalised adjacency of the bone graph with self-loops.
 ``A[k, j, i]`` is the weight with which joint j's features reach joint i in partition k.
+
+- ``stgcn`` (default): the spatial strategy of ST-GCN (Yan et al., AAAI 2018): the joint itself; messages from
+  neighbours at least as far from the centre joint as the receiving joint; messages from neighbours closer to it;
+  each a part of the column-normalised adjacency of the bone graph with self-loops, 1 / (degree + 1).
+- ``reference``: the graph of the SkeletonCLR / SkeleMixCLR code (``net/utils/ntu_rgb_d.py``, from 2s-AGCN): the
+  identity; each parent to its children with weight 1; each child to its parent with weight 1 / (the parent's
+  number of children). Pretrained checkpoints of that code need it.
 
 Example:
     >>> from skelemix.layouts import get_layout
-    >>> spatial_adjacency(get_layout("ntu25")).shape
+    >>> adjacency(get_layout("ntu25"), "reference").shape
     (3, 25, 25)
 """
 
@@ -56,3 +60,27 @@ def spatial_adjacency(layout: SkeletonLayout) -> np.ndarray:
         np.where(outward, normalised, 0.0),
     ]
     return np.stack(partitions).astype(np.float32)
+
+
+def reference_adjacency(layout: SkeletonLayout) -> np.ndarray:
+    """(3, V, V): identity, parent -> child (weight 1), child -> parent (1 / number of children), as the reference
+    code builds it from its list of (child, parent) bones."""
+    v = layout.num_joints
+    parent_to_child, child_to_parent = np.zeros((v, v)), np.zeros((v, v))
+    for child, parent in layout.edges:
+        parent_to_child[parent, child] = 1.0
+        child_to_parent[child, parent] = 1.0
+    children = child_to_parent.sum(axis=0)  # the reference divides every column by its sum
+    child_to_parent /= np.where(children > 0, children, 1.0)
+    return np.stack([np.eye(v), parent_to_child, child_to_parent]).astype(np.float32)
+
+
+GRAPHS = {"stgcn": spatial_adjacency, "reference": reference_adjacency}
+
+
+def adjacency(layout: SkeletonLayout, normalisation: str = "stgcn") -> np.ndarray:
+    """The (3, V, V) partitioned adjacency of ``layout`` in the named normalisation (``GRAPHS``)."""
+    try:
+        return GRAPHS[normalisation](layout)
+    except KeyError:
+        raise ValueError(f"graph normalisation must be one of {', '.join(GRAPHS)}, got {normalisation!r}") from None

@@ -12,8 +12,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -176,6 +178,34 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
             "method": config.method.name, "mixes": config.method.mix.repeats, "dataset": prepared.name,
             "benchmark": config.data.benchmark, "stream": config.data.stream, "epochs": train.epochs,
             "devices": trainer.world_size, "precision": precision, "seconds": round(time.time() - started, 1),
-            "torch": str(torch.__version__),
+            "torch": str(torch.__version__), "commit": source_commit(),
         }, sort_keys=False))
     return run_dir
+
+
+def source_commit() -> str:
+    """The short git hash of the skelemix source that runs ("-dirty" with uncommitted changes; "unknown" when it
+    is not a git checkout, e.g. an installed wheel)."""
+    here = Path(__file__).parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "."],
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def pretrain_seeds(config: Config, run_dir: str | Path, seeds: list[int], progress: bool = True) -> list[Path]:
+    """One run per seed (``train.seed``), in ``run_dir/seed-S``; a seed whose run already finished is kept, one that
+    was stopped is resumed. Returns the run directories in the order of ``seeds``."""
+    runs = []
+    for seed in seeds:
+        seed_dir = Path(run_dir) / f"seed-{seed}"
+        seeded = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
+        if not (seed_dir / "pretrain_summary.yaml").is_file():
+            started = (seed_dir / "checkpoints").is_dir() and any((seed_dir / "checkpoints").iterdir())
+            pretrain(seeded, seed_dir, progress=progress, resume=started)
+        runs.append(seed_dir)
+    return runs

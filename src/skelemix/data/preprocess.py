@@ -5,10 +5,20 @@ float32, the per-sample slice of ``data.npy``. The steps, each an option with th
 
 1. valid frames: frames in which no body is present are dropped (zero-padding, tracking gaps);
 2. centring ("frame"): subtract the centre joint (NTU: spine shoulder, 21) of the first present body in every
-   frame; "first_frame" subtracts its first-frame position only (pyskl style, keeps global motion); "none";
-3. rotation (3D layouts): turn the whole sequence about the vertical (y) axis so that the first body's
-   left-to-right shoulder line in the first frame is parallel to +x;
-4. resizing: linear interpolation of the valid frames to ``frames`` (64).
+   frame; "body": each body its own centre joint in every frame (the reference code's NTU data); "first_frame"
+   subtracts the first body's first-frame position only (pyskl style, keeps global motion); "none";
+3. rotation (3D layouts, ``rotate``): turn the whole sequence about the vertical (y) axis so that the first body's
+   left-to-right shoulder line in the first frame is parallel to +x (``rotation="first_frame"``); or, as the
+   reference code does after resizing, turn every frame of every body by its own shoulder angle
+   (``"every_frame"``, with the reference's sign rule: one sign for the whole sequence, from its summed z offset);
+4. scaling ("none"): "minmax" maps each coordinate axis of the whole sequence to [-1, 1] by its minimum and
+   maximum over the present joints and frames, as the field's NW-UCLA loaders (CTR-GCN, Shift-GCN) do;
+5. resizing: linear interpolation of the valid frames to ``frames`` (64), the first and last kept exactly
+   (``resize="align_corners"``), or at pixel centres as OpenCV's ``cv2.resize`` does in the reference code
+   (``"half_pixel"``).
+
+``Preprocessing.reference_ntu()`` is the reference code's NTU pipeline (``tools/ntu_gendata.py`` then
+``feeder/preprocess_ntu.py``) at the paper's 64 frames.
 
 Absent bodies stay exactly zero; for 2D layouts the score channel is never centred or rotated.
 
@@ -21,13 +31,16 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from ..layouts import SkeletonLayout
 
-CENTRING = ("frame", "first_frame", "none")
+CENTRING = ("frame", "body", "first_frame", "none")
+ROTATIONS = ("first_frame", "every_frame")
+SCALING = ("none", "minmax")
+RESIZING = ("align_corners", "half_pixel")
 
 
 @dataclass(frozen=True)
@@ -38,25 +51,38 @@ class Preprocessing:
     centring: str = "frame"
     rotate: bool = True
     persons: int = 2
+    scale: str = "none"
+    rotation: str = "first_frame"
+    resize: str = "align_corners"
 
     def __post_init__(self) -> None:
-        if self.centring not in CENTRING:
-            raise ValueError(f"centring must be one of {', '.join(CENTRING)}, got {self.centring!r}")
+        for name, allowed in (("centring", CENTRING), ("scale", SCALING), ("rotation", ROTATIONS),
+                              ("resize", RESIZING)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.frames < 1 or self.persons < 1:
             raise ValueError(f"frames and persons must be positive, got {self.frames} and {self.persons}")
+
+    @classmethod
+    def reference_ntu(cls, frames: int = 64) -> Preprocessing:
+        """The reference code's NTU preprocessing: each body centred on its own spine shoulder in every frame,
+        cv2-style resizing, then every frame turned by its own shoulder angle."""
+        return cls(frames, centring="body", rotate=True, persons=2, rotation="every_frame", resize="half_pixel")
 
     def for_layout(self, layout: SkeletonLayout) -> Preprocessing:
         """The options as they apply to ``layout``: a 2D layout has no vertical axis to rotate about."""
         if layout.spatial_channels == 2 and self.rotate:
-            return Preprocessing(self.frames, self.centring, False, self.persons)
+            return replace(self, rotate=False)
         return self
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def resize_frames(sequence: np.ndarray, frames: int) -> np.ndarray:
-    """Linearly interpolate (T_valid, ...) to (frames, ...); the first and last frames are kept exactly.
+def resize_frames(sequence: np.ndarray, frames: int, mode: str = "align_corners") -> np.ndarray:
+    """Linearly interpolate (T_valid, ...) to (frames, ...). ``align_corners``: output frame i samples input
+    position i (T_valid - 1) / (frames - 1), so the first and last frames are kept exactly; ``half_pixel``: position
+    (i + 0.5) T_valid / frames - 0.5, clamped to the sequence (OpenCV's linear resize).
 
     A single frame is repeated; an empty sequence is an error.
     """
@@ -65,7 +91,10 @@ def resize_frames(sequence: np.ndarray, frames: int) -> np.ndarray:
         raise ValueError("the sequence has no frames")
     if t == 1:
         return np.repeat(sequence, frames, axis=0)
-    position = np.linspace(0.0, t - 1, frames)
+    if mode == "half_pixel":
+        position = ((np.arange(frames) + 0.5) * t / frames - 0.5).clip(0, t - 1)
+    else:
+        position = np.linspace(0.0, t - 1, frames)
     left = np.floor(position).astype(int).clip(max=t - 2)
     weight = (position - left).reshape(-1, *([1] * (sequence.ndim - 1)))
     return (1 - weight) * sequence[left] + weight * sequence[left + 1]
@@ -102,13 +131,15 @@ def preprocess(bodies: np.ndarray, layout: SkeletonLayout, options: Preprocessin
     bodies, present = bodies[:, valid], present[:, valid]
     space = slice(0, layout.spatial_channels)
 
-    if options.centring != "none":
+    if options.centring == "body":
+        bodies[..., space] -= bodies[:, :, layout.centre, None, space]
+    elif options.centring != "none":
         first_present = present.argmax(axis=0)  # (T,) the body each frame is centred on
         centre = bodies[first_present, np.arange(bodies.shape[1]), layout.centre, space]  # (T, S)
         if options.centring == "first_frame":
             centre = np.broadcast_to(centre[:1], centre.shape)
         bodies[..., space] -= centre[None, :, None, :]
-    if options.rotate:
+    if options.rotate and options.rotation == "first_frame":
         left, right = layout.shoulders
         first = bodies[present[:, 0].argmax(), 0]
         dx, _, dz = first[right] - first[left]
@@ -116,9 +147,34 @@ def preprocess(bodies: np.ndarray, layout: SkeletonLayout, options: Preprocessin
         cos, sin = np.cos(angle), np.sin(angle)
         x, z = bodies[..., 0].copy(), bodies[..., 2].copy()
         bodies[..., 0], bodies[..., 2] = cos * x + sin * z, -sin * x + cos * z
+    if options.scale == "minmax":
+        coordinates = bodies[..., space][present]  # (present body-frames, V, S)
+        low, high = coordinates.min(axis=(0, 1)), coordinates.max(axis=(0, 1))
+        bodies[..., space] = 2 * (bodies[..., space] - low) / np.where(high > low, high - low, 1.0) - 1
     bodies[~present] = 0.0
 
     out = np.zeros((3, options.frames, layout.num_joints, options.persons), dtype=np.float32)
     for m, body in enumerate(bodies):
-        out[..., m] = resize_frames(body, options.frames).transpose(2, 0, 1)
+        body = resize_frames(body, options.frames, options.resize)
+        if options.rotate and options.rotation == "every_frame":
+            body = rotate_every_frame(body, layout.shoulders)
+        out[..., m] = body.transpose(2, 0, 1)
     return out
+
+
+def rotate_every_frame(body: np.ndarray, shoulders: tuple[int, int]) -> np.ndarray:
+    """(T, V, 3) -> (T, V, 3): each frame turned about y by its own angle between the left-to-right shoulder line
+    (y ignored) and +x, as the reference code's ``parallel_skeleton``: the angle's sign is the same for every frame,
+    negative unless the shoulders' z offsets sum to a negative number, so a frame turned the other way from the
+    sequence's majority is not aligned. An all-zero (absent) frame stays zero."""
+    left, right = shoulders
+    offset = body[:, right] - body[:, left]  # (T, 3)
+    length = np.hypot(offset[:, 0], offset[:, 2])
+    theta = np.arccos(offset[:, 0] / (length + 1e-4))  # the reference's guard against a zero length
+    if offset[:, 2].sum() >= 0:
+        theta = -theta
+    cos, sin = np.cos(theta)[:, None], np.sin(theta)[:, None]
+    x, z = body[..., 0], body[..., 2]
+    turned = body.copy()
+    turned[..., 0], turned[..., 2] = cos * x - sin * z, sin * x + cos * z
+    return turned

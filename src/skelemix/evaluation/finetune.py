@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from ..layouts import SkeletonLayout
 from ..models import STGCN
+from ..schedule import lr_factor
 from .classifier import Classifier
 
 
@@ -38,23 +39,24 @@ def balanced_subset(labels, fraction: float, seed: int = 0) -> list[int]:
     return sorted(chosen)
 
 
-def lr_factor(epoch: int, warmup: int, milestones: list[int], gamma: float = 0.1) -> float:
-    """The learning rate of ``epoch`` (0-based) relative to the base: (epoch + 1) / warmup while warming up,
-    then gamma to the number of milestones reached."""
-    if epoch < warmup:
-        return (epoch + 1) / warmup
-    return gamma ** sum(epoch >= m for m in milestones)
-
-
 class Finetuner(L.LightningModule):
     """Trains a :class:`Classifier` (a copy of the encoder and a new linear head) with cross-entropy."""
 
     def __init__(self, encoder: STGCN, layout: SkeletonLayout, stream: str, num_classes: int, lr: float,
-                 momentum: float, weight_decay: float, milestones: list[int], warmup: int):
+                 momentum: float, weight_decay: float, milestones: list[int], warmup: int, nesterov: bool = False,
+                 encoder_mode: str = "train"):
         super().__init__()
+        if encoder_mode not in ("train", "eval"):
+            raise ValueError(f"encoder_mode must be train or eval, got {encoder_mode!r}")
         self.classifier = Classifier(copy.deepcopy(encoder).requires_grad_(True), layout, stream, num_classes)
         self.settings = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "milestones": milestones,
-                         "warmup": warmup}
+                         "warmup": warmup, "nesterov": nesterov}
+        self.encoder_mode = encoder_mode
+
+    def on_train_epoch_start(self) -> None:
+        # the reference trains with the whole model in eval mode: BatchNorm keeps its pretrained running statistics
+        # and dropout is off
+        self.classifier.encoder.train(self.encoder_mode == "train")
 
     def training_step(self, batch, batch_index):
         x, labels, _ = batch
@@ -65,7 +67,7 @@ class Finetuner(L.LightningModule):
     def configure_optimizers(self):
         s = self.settings
         optimizer = torch.optim.SGD(self.parameters(), lr=s["lr"], momentum=s["momentum"],
-                                    weight_decay=s["weight_decay"])
+                                    weight_decay=s["weight_decay"], nesterov=s["nesterov"])
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda epoch: lr_factor(epoch, s["warmup"], s["milestones"]))
         return [optimizer], [schedule]
@@ -73,11 +75,13 @@ class Finetuner(L.LightningModule):
 
 def finetune(encoder: STGCN, layout: SkeletonLayout, stream: str, train_loader, num_classes: int, epochs: int,
              lr: float, momentum: float, weight_decay: float, milestones: list[int], warmup: int,
-             accelerator: str = "auto", precision: str = "32-true", seed: int = 0, progress: bool = False
-             ) -> Classifier:
-    """Train for ``epochs`` and return the classifier, in eval mode."""
+             accelerator: str = "auto", precision: str = "32-true", seed: int = 0, progress: bool = False,
+             nesterov: bool = False, encoder_mode: str = "train") -> Classifier:
+    """Train for ``epochs`` and return the classifier, in eval mode. ``nesterov`` and ``encoder_mode="eval"`` are
+    the reference code's finetuning (Nesterov momentum; the encoder in eval mode while it trains)."""
     L.seed_everything(seed, verbose=False)
-    model = Finetuner(encoder, layout, stream, num_classes, lr, momentum, weight_decay, milestones, warmup)
+    model = Finetuner(encoder, layout, stream, num_classes, lr, momentum, weight_decay, milestones, warmup,
+                      nesterov, encoder_mode)
     trainer = L.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, precision=precision, logger=False,
                         enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
                         log_every_n_steps=1)

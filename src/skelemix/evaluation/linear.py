@@ -5,7 +5,9 @@ the classifier trains on them: the same model as training the classifier on top 
 a fraction of the cost. Features are standardised with the training set's per-dimension mean and standard
 deviation (an affine map, so the classifier stays linear in the features): without it lr 3.0 diverges on
 encoders whose features are large, e.g. a randomly initialised one, and the comparison would be meaningless.
-Paper settings: SGD lr 3.0 (momentum 0.9, no weight decay), 100 epochs, lr x0.1 at epoch 80. The reported accuracy is the final epoch's, never a best-on-test pick.
+Paper settings: SGD lr 3.0 (momentum 0.9, no weight decay), 100 epochs, lr x0.1 at epoch 80. The reported accuracy is
+the final epoch's, never a best-on-test pick. The reference code's probe is ``standardize=False,
+head_init="reference"``: raw features and a head drawn from N(0, 0.02) with a zero bias.
 
 Example:
     >>> scores, head, mean, std = linear_probe(train_x, train_y, test_x, num_classes=10)   # doctest: +SKIP
@@ -18,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from ..models.stgcn import reference_init_
 
 
 class LinearClassifier(L.LightningModule):
@@ -45,14 +49,22 @@ class LinearClassifier(L.LightningModule):
 def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
                  num_classes: int, epochs: int = 100, lr: float = 3.0, momentum: float = 0.9,
                  weight_decay: float = 0.0, milestones: tuple[int, ...] = (80,), batch_size: int = 128,
-                 seed: int = 0, logger=False, progress: bool = False
-                 ) -> tuple[torch.Tensor, nn.Linear, torch.Tensor, torch.Tensor]:
+                 seed: int = 0, logger=False, progress: bool = False, standardize: bool = True,
+                 head_init: str = "pytorch") -> tuple[torch.Tensor, nn.Linear, torch.Tensor, torch.Tensor]:
     """Train on (N, D) features; return the test probabilities (N_test, num_classes) after the final epoch, the
-    trained head and the standardisation's mean and std (D,)."""
+    trained head and the standardisation's mean and std (D,); zeros and ones without ``standardize``."""
     L.seed_everything(seed, verbose=False)
-    mean, std = train_features.float().mean(dim=0), train_features.float().std(dim=0).clamp_min(1e-6)
-    train_features, test_features = (train_features.float() - mean) / std, (test_features.float() - mean) / std
-    model = LinearClassifier(train_features.shape[1], num_classes, lr, momentum, weight_decay, list(milestones))
+    train_features, test_features = train_features.float(), test_features.float()
+    dim = train_features.shape[1]
+    mean, std = torch.zeros(dim), torch.ones(dim)
+    if standardize:
+        mean, std = train_features.mean(dim=0), train_features.std(dim=0).clamp_min(1e-6)
+    train_features, test_features = (train_features - mean) / std, (test_features - mean) / std
+    model = LinearClassifier(dim, num_classes, lr, momentum, weight_decay, list(milestones))
+    if head_init == "reference":
+        reference_init_(model.head)
+    elif head_init != "pytorch":
+        raise ValueError(f"head_init must be pytorch or reference, got {head_init!r}")
     loader = DataLoader(TensorDataset(train_features, train_labels), batch_size=batch_size, shuffle=True)
     trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=logger, enable_checkpointing=False,
                         enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1)

@@ -92,12 +92,13 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
                 train_x, train_y, test_x, prepared.num_classes, epochs=ev.linear_epochs, lr=ev.linear_lr,
                 momentum=ev.linear_momentum, weight_decay=ev.linear_weight_decay,
                 milestones=tuple(ev.linear_milestones), batch_size=ev.linear_batch_size, seed=config.train.seed,
-                progress=progress)
+                progress=progress, standardize=ev.linear_standardize, head_init=ev.linear_head_init)
             classifier = Classifier(model.encoder, model.layout, config.data.stream, prepared.num_classes)
             classifier.head.load_state_dict(head.state_dict())
             classifier.mean.copy_(mean), classifier.std.copy_(std)
             settings = {"epochs": ev.linear_epochs, "lr": ev.linear_lr, "milestones": ev.linear_milestones,
-                        "batch_size": ev.linear_batch_size, "reported": "final epoch"}
+                        "batch_size": ev.linear_batch_size, "standardize": ev.linear_standardize,
+                        "head_init": ev.linear_head_init, "reported": "final epoch"}
     else:
         train = split["train"]
         if protocol == "semi":
@@ -109,11 +110,13 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
         classifier = finetune(model.encoder, model.layout, config.data.stream, loader, prepared.num_classes,
                               ev.finetune_epochs, ev.finetune_lr, ev.finetune_momentum, ev.finetune_weight_decay,
                               list(ev.finetune_milestones), ev.finetune_warmup, accelerator, precision,
-                              seed=config.train.seed, progress=progress)
+                              seed=config.train.seed, progress=progress, nesterov=ev.finetune_nesterov,
+                              encoder_mode=ev.finetune_encoder_mode)
         scores, test_y = map_batches(lambda x: classifier(x).softmax(dim=1), test_loader, accelerator, precision)
         settings = {"epochs": ev.finetune_epochs, "lr": ev.finetune_lr, "milestones": ev.finetune_milestones,
                     "warmup": ev.finetune_warmup, "batch_size": ev.finetune_batch_size,
-                    "weight_decay": ev.finetune_weight_decay, "augmentation": "none", "reported": "final epoch"}
+                    "weight_decay": ev.finetune_weight_decay, "nesterov": ev.finetune_nesterov,
+                    "encoder_mode": ev.finetune_encoder_mode, "augmentation": "none", "reported": "final epoch"}
     ranking = scores.argsort(dim=1, descending=True)
     name = result_name(protocol, fraction, random_weights)
     out_dir = Path(out_dir) if out_dir else ckpt.parent.parent / "evaluation"

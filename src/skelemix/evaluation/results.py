@@ -17,8 +17,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import yaml
 
-REPORT_COLUMNS = ("run", "method", "stream", "dataset", "benchmark", "protocol", "weights", "epochs", "top1", "top5")
+REPORT_COLUMNS = ("run", "method", "stream", "dataset", "benchmark", "protocol", "weights", "epochs", "seed", "top1",
+                  "top5")
+GROUP_KEYS = ("method", "stream", "dataset", "benchmark", "protocol", "weights", "epochs")
+SUMMARY_COLUMNS = (*GROUP_KEYS, "runs", "seeds", "top1_mean", "top1_sd", "top5_mean", "top5_sd")
+ACCURACY_COLUMNS = ("method", "stream", "seed", "epochs", "knn_top1", "linear_top1", "commit")
 
 
 def read_result(path: str | Path, name: str) -> tuple[dict, np.ndarray]:
@@ -72,10 +77,19 @@ def ensemble(run_dirs: list[str | Path], name: str, weights: list[float] | None 
     return {"name": name, **fuse(results, scores, np.asarray(results[0]["test_labels"]), weights)}
 
 
+def _run_info(run: Path) -> tuple[int | str, str]:
+    """(training seed, commit) of a run directory, from its config.yaml and pretrain_summary.yaml ("" if absent)."""
+    config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
+    summary = run / "pretrain_summary.yaml"
+    commit = (yaml.safe_load(summary.read_text()) or {}).get("commit", "") if summary.is_file() else ""
+    return (config or {}).get("train", {}).get("seed", ""), commit
+
+
 def report(run_dirs: list[str | Path]) -> list[dict]:
     """One row per saved evaluation of each run (see REPORT_COLUMNS)."""
     rows = []
     for run in run_dirs:
+        seed, _ = _run_info(Path(run))
         folder = Path(run) / "evaluation"
         paths = sorted(folder.glob("*.json"))
         if not paths:
@@ -86,20 +100,51 @@ def report(run_dirs: list[str | Path]) -> list[dict]:
             rows.append({"run": str(run), "method": result["method"] + ("+" if result.get("mixes", 1) > 1 else ""),
                          "stream": result["stream"], "dataset": result["dataset"], "benchmark": result["benchmark"],
                          "protocol": protocol, "weights": result["weights"], "epochs": result["epochs"],
-                         "top1": result["top1"], "top5": result["top5"]})
+                         "seed": seed, "top1": result["top1"], "top5": result["top5"]})
     return rows
 
 
-def as_markdown(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(REPORT_COLUMNS) + " |", "|" + "---|" * len(REPORT_COLUMNS)]
-    lines += ["| " + " | ".join(f"{row[c]:.2f}" if c in ("top1", "top5") else str(row[c]) for c in REPORT_COLUMNS)
+def summarise(rows: list[dict]) -> list[dict]:
+    """Rows of one setting (GROUP_KEYS) over seeds -> one row with the count, the seeds, the mean and the sample
+    standard deviation (0 for a single run) of top-1 and top-5."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in GROUP_KEYS), []).append(row)
+    summary = []
+    for key, members in groups.items():
+        stats = {}
+        for metric in ("top1", "top5"):
+            values = np.array([m[metric] for m in members], dtype=float)
+            stats[f"{metric}_mean"] = round(float(values.mean()), 2)
+            stats[f"{metric}_sd"] = round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 2)
+        summary.append({**dict(zip(GROUP_KEYS, key)), "runs": len(members),
+                        "seeds": " ".join(str(m["seed"]) for m in members), **stats})
+    return summary
+
+
+def accuracy_rows(run_dirs: list[str | Path]) -> list[dict]:
+    """One row per run with its pretrained kNN and linear top-1 (ACCURACY_COLUMNS: the benchmarks/accuracy files)."""
+    rows = []
+    for run in map(Path, run_dirs):
+        seed, commit = _run_info(run)
+        knn, _ = read_result(run, "knn")
+        linear, _ = read_result(run, "linear")
+        method = knn["method"] + ("+" if knn.get("mixes", 1) > 1 and knn["method"] == "skelemixclr" else "")
+        rows.append({"method": method, "stream": knn["stream"], "seed": seed, "epochs": knn["epochs"],
+                     "knn_top1": knn["top1"], "linear_top1": linear["top1"], "commit": commit})
+    return rows
+
+
+def as_markdown(rows: list[dict], columns: tuple[str, ...] = REPORT_COLUMNS) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in columns)
               + " |" for row in rows]
     return "\n".join(lines)
 
 
-def as_csv(rows: list[dict]) -> str:
+def as_csv(rows: list[dict], columns: tuple[str, ...] = REPORT_COLUMNS) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()

@@ -31,7 +31,9 @@ from ..checkpoints import FORMAT_VERSION, restore_rng_states, rng_states
 from ..config import Config, config_from_dict
 from ..data.streams import to_stream
 from ..layouts import SkeletonLayout, get_layout
+from ..schedule import lr_factor
 from ..models import STGCN, ProjectionHead
+from ..models.stgcn import reference_init_
 from .moco import MemoryQueue, info_nce, momentum_update
 
 
@@ -51,6 +53,8 @@ class SkeletonCLR(L.LightningModule):
         enc = config.encoder
         self.encoder = STGCN.from_config(layout, enc)
         self.projector = ProjectionHead(enc.out_channels, enc.out_channels, enc.projection_dim)
+        if enc.init == "reference":
+            reference_init_(self.projector)
         # the key side starts as an exact copy and is never trained by gradients
         self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         self.key_projector = copy.deepcopy(self.projector).requires_grad_(False)
@@ -188,5 +192,9 @@ class SkeletonCLR(L.LightningModule):
         train = self.config.train
         optimizer = torch.optim.SGD(self.trainable_parameters(), lr=train.lr, momentum=train.momentum,
                                     weight_decay=train.weight_decay)
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, train.lr_milestones, train.lr_gamma)
+        if train.warmup_epochs:
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(
+                epoch, train.warmup_epochs, train.lr_milestones, train.lr_gamma))
+        else:  # runs written before warm-up existed resume with this scheduler's state
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, train.lr_milestones, train.lr_gamma)
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

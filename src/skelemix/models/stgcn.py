@@ -4,7 +4,9 @@ Input x: (N, C=3, T, V, M). ``forward`` returns pooled features (N, out_channels
 returns (N, M, out_channels, T', V) with T' = T / 4 (temporal stride 2 at the 5th and 8th block),
 the map SkeleMixCLR's mask pooling needs. Defaults: 16 hidden channels, blocks
 16,16,16,16,32,32,32,64,64,256, temporal kernel 9, spatial partitions, learnable edge importance,
-data BatchNorm over V*C channels, dropout 0.5 in blocks 2-10 (the reference configuration).
+data BatchNorm over V*C channels, dropout 0.5 in blocks 2-10 (the reference configuration). ``graph`` picks the
+graph normalisation (``stgcn`` or the reference code's, see :mod:`skelemix.graph`); ``init="reference"`` draws the
+weights as the reference code does (:func:`reference_init_`) instead of PyTorch's defaults.
 
 Example:
     >>> import torch
@@ -22,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..graph import spatial_adjacency
+from ..graph import adjacency as graph_adjacency
 from ..layouts import SkeletonLayout
 
 TEMPORAL_DOWNSAMPLING = 4
@@ -184,13 +186,34 @@ class GraphTemporalBlock(nn.Module):
         return y.relu_()
 
 
+INITS = ("pytorch", "reference")
+
+
+@torch.no_grad()
+def reference_init_(module: nn.Module) -> nn.Module:
+    """The reference code's ``weights_init``, in place: convolution and linear weights ~ N(0, 0.02), their biases 0;
+    BatchNorm weights ~ N(1, 0.02), biases 0. Edge importances keep their ones. Returns the module."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear, GraphConvolution, PointwiseConvolution)):
+            layer.weight.normal_(0.0, 0.02)
+            if layer.bias is not None:
+                layer.bias.zero_()
+        elif isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.weight.normal_(1.0, 0.02)
+            layer.bias.zero_()
+    return module
+
+
 class STGCN(nn.Module):
     """Spatial-temporal graph convolutional encoder (Yan et al., 2018) for one skeleton layout."""
 
     def __init__(self, layout: SkeletonLayout, in_channels: int = 3, hidden_channels: int = 16,
-                 out_channels: int = 256, temporal_kernel: int = 9, dropout: float = 0.5):
+                 out_channels: int = 256, temporal_kernel: int = 9, dropout: float = 0.5, graph: str = "stgcn",
+                 init: str = "pytorch"):
         super().__init__()
-        adjacency = torch.from_numpy(spatial_adjacency(layout))
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+        adjacency = torch.from_numpy(graph_adjacency(layout, graph))
         self.register_buffer("adjacency", adjacency)
         k, v = adjacency.shape[0], adjacency.shape[1]
         self.data_bn = nn.BatchNorm1d(in_channels * v)
@@ -204,12 +227,16 @@ class STGCN(nn.Module):
             for i, (c_in, c_out, stride) in enumerate(plan)
         )
         self.out_channels = out_channels
+        if init == "reference":
+            reference_init_(self)
 
     @classmethod
     def from_config(cls, layout: SkeletonLayout, encoder) -> STGCN:
-        """From a config's ``encoder`` section (hidden_channels, out_channels, temporal_kernel, dropout)."""
+        """From a config's ``encoder`` section (hidden_channels, out_channels, temporal_kernel, dropout, graph,
+        init)."""
         return cls(layout, hidden_channels=encoder.hidden_channels, out_channels=encoder.out_channels,
-                   temporal_kernel=encoder.temporal_kernel, dropout=encoder.dropout)
+                   temporal_kernel=encoder.temporal_kernel, dropout=encoder.dropout, graph=encoder.graph,
+                   init=encoder.init)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, T, V, M) -> (N, M, out_channels, T / 4, V)."""
