@@ -125,7 +125,8 @@ def test_nw_ucla_bad_files_name_the_file(tmp_path):
     assert (report.path / "skipped.csv").read_text().count("\n") == len(cases) + 1
     with pytest.raises(DatasetError, match="not valid JSON") as error:
         prepare_nw_ucla(tmp_path, tmp_path / "strict", strict=True)
-        assert name in str(error.value)
+    assert "a01_s01_e00_v01.json" in str(error.value)  # the first bad file in name order
+    assert not (tmp_path / "strict").exists()
 
 
 def test_a_failed_preparation_leaves_nothing_that_looks_finished(tmp_path):

@@ -73,19 +73,70 @@ def _total_loss(config, x):
     return loss.item(), logs
 
 
-def test_total_loss_is_info_plus_lambda_times_sum_over_mixes():
-    """Eq. 6-7: L = L_info + lambda * sum_R (L_p + L_g) / 2, checked by varying lambda and R."""
-    x = torch.randn(6, 3, 16, 25, 1)
-    info_only, _ = _total_loss(_tiny_config(name="skeletonclr"), x)
-    one, logs_one = _total_loss(_tiny_config(**{"mix.weight": 1.0}), x)
-    half, _ = _total_loss(_tiny_config(**{"mix.weight": 0.5}), x)
-    three, logs_three = _total_loss(_tiny_config(**{"mix.repeats": 3}), x)
-    assert logs_one["loss_info"].item() == pytest.approx(info_only, rel=1e-5)
-    assert one == pytest.approx(info_only + logs_one["loss_mix"].item(), rel=1e-5)
-    assert half == pytest.approx(info_only + 0.5 * logs_one["loss_mix"].item(), rel=1e-5)
-    # three independent mixes: their sum, about three times one mix (each term is near log(K + 2))
-    assert three == pytest.approx(info_only + logs_three["loss_mix"].item(), rel=1e-5)
-    assert logs_three["loss_mix"].item() == pytest.approx(3 * logs_one["loss_mix"].item(), rel=0.15)
+def _nce(query, positive, negatives, t):
+    """-log softmax of the positive logit, written out: -(q.k / t) + log(exp(q.k / t) + sum_n exp(q.n / t))."""
+    logits = torch.cat([(query * positive).sum(1, keepdim=True), query @ negatives.T], dim=1) / t
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.5])
+def test_total_loss_recomputed_from_its_parts(weight):
+    """Eq. 3-7 by hand: the same views, region and partners, the pooling and the InfoNCE terms written out."""
+    from skelemix.data.streams import to_stream
+    from skelemix.methods import METHODS
+
+    config = _tiny_config(**{"mix.weight": weight})
+    x = torch.randn(6, 3, 16, 25, 2)
+    torch.manual_seed(0)
+    model = METHODS[config.method.name](config, "ntu25")
+    torch.manual_seed(1)
+    total, logs, _, _, _ = model.contrastive_losses(x)
+
+    torch.manual_seed(0)
+    model = METHODS[config.method.name](config, "ntu25")
+    torch.manual_seed(1)
+    t = config.method.temperature
+    with torch.no_grad():
+        query_view = to_stream(model.augment(x), "joint", model.layout)
+        key_view = to_stream(model.augment(x), "joint", model.layout)
+        k = torch.nn.functional.normalize(model.key_projector(model.key_encoder(key_view)), dim=1)
+        negatives = model.queue.keys.clone()
+        q = torch.nn.functional.normalize(model.projector(model.encoder(query_view)), dim=1)
+        info = _nce(q, k, negatives, t)
+        mixed, partner, mask = model.skelemix(query_view, model.step_generator())
+        region = mask.repeat_interleave(4, 0)  # (T, V) at the input's frame rate
+        assert torch.equal(mixed[:, :, region], query_view[partner][:, :, region])
+        assert torch.equal(mixed[:, :, ~region], query_view[:, :, ~region])
+        features = model.encoder.feature_map(mixed)  # (N, M, C, T', V)
+        inside = mask.float()
+        trimmed = (features * inside).sum(dim=(3, 4)).mean(dim=1) / inside.sum()
+        truncated = (features * (1 - inside)).sum(dim=(3, 4)).mean(dim=1) / (1 - inside).sum()
+        p = torch.nn.functional.normalize(model.projector(trimmed), dim=1)
+        g = torch.nn.functional.normalize(model.projector(truncated), dim=1)
+        # each view has one more negative of its own, the other view of the same sample
+        logits_p = torch.cat([(p * k[partner]).sum(1, keepdim=True), p @ negatives.T, (p * g).sum(1, keepdim=True)],
+                             1) / t
+        logits_g = torch.cat([(g * k).sum(1, keepdim=True), g @ negatives.T, (g * p).sum(1, keepdim=True)], 1) / t
+        loss_p = (torch.logsumexp(logits_p, 1) - logits_p[:, 0]).mean()
+        loss_g = (torch.logsumexp(logits_g, 1) - logits_g[:, 0]).mean()
+    assert logs["loss_info"].item() == pytest.approx(info.item(), rel=1e-5)
+    assert total.item() == pytest.approx(info.item() + weight * (loss_p + loss_g).item() / 2, rel=1e-5)
+
+
+def test_skelemixclr_plus_sums_three_mixes_of_different_regions():
+    """R = 3: three SkeleMix views with their own regions, each a term (L_p + L_g) / 2 of about log(K + 2)."""
+    from skelemix.methods import METHODS
+
+    config = _tiny_config(**{"mix.repeats": 3})
+    torch.manual_seed(0)
+    model = METHODS[config.method.name](config, "ntu25")
+    keys = torch.nn.functional.normalize(torch.randn(6, 8), dim=1)
+    queue = torch.nn.functional.normalize(torch.randn(32, 8), dim=1)
+    terms = list(model.loss_terms(torch.randn(6, 3, 16, 25, 1), keys, queue))
+    assert len(terms) == 4  # InfoNCE and three mixes
+    mixes = [term.item() for term, _ in terms[1:]]
+    assert len(set(mixes)) == 3  # three regions and partners, three values
+    assert terms[-1][1]["loss_mix"].item() == pytest.approx(sum(mixes), rel=1e-6)
 
 
 @pytest.mark.parametrize("name", ["skeletonclr", "skelemixclr"])

@@ -78,3 +78,34 @@ def test_region_span_too_long_for_the_sequence_is_a_clear_error():
         SkeleMix(NTU)(torch.randn(4, 3, 32, 25, 1))  # 8 feature frames < 11
     with pytest.raises(ValueError, match="mode"):
         SkeleMix(NTU, mode="cutout")
+
+
+
+def test_frozen_running_statistics_normalise_with_the_batch_but_keep_the_running_ones():
+    from skelemix.methods.skelemixclr import running_statistics_frozen
+
+    norm = torch.nn.BatchNorm1d(2).train()
+    batch = torch.tensor([[1.0, 10.0], [3.0, 30.0]])
+    with running_statistics_frozen(norm):
+        out = norm(batch)
+    assert torch.equal(norm.running_mean, torch.zeros(2)) and torch.equal(norm.running_var, torch.ones(2))
+    torch.testing.assert_close(out, torch.tensor([[-1.0, -1.0], [1.0, 1.0]]), atol=1e-3, rtol=0)
+    assert norm.momentum == 0.1
+    norm(batch)
+    torch.testing.assert_close(norm.running_mean, torch.tensor([0.2, 2.0]))
+
+
+@pytest.mark.parametrize("update", [True, False])
+def test_skelemixclr_keeps_the_mixed_pass_out_of_the_statistics_when_asked(update):
+    from skelemix.config import load_config
+    from skelemix.layouts import get_layout
+    from skelemix.methods import SkeleMixCLR
+
+    config = load_config("synthetic", ["method.queue_size=64", f"method.mix.update_bn_stats={update}"])
+    model = SkeleMixCLR(config, get_layout("ntu25")).train()
+    model.augment = torch.nn.Identity()  # the query view is then x itself
+    x = torch.randn(4, 3, 64, 25, 1) * 3 + 1
+    model.contrastive_losses(x)
+    # the clean pass alone moves data_bn's running mean from 0 to 0.1 x the batch's per-channel mean
+    clean = 0.1 * x.permute(0, 4, 3, 1, 2).reshape(4, 75, 64).mean(dim=(0, 2))
+    assert torch.allclose(model.encoder.data_bn.running_mean, clean, atol=1e-6) != update

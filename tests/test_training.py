@@ -104,3 +104,23 @@ def test_summary_of_hand_made_rows():
     summary = {r["method"]: r for r in summarise(rows)}
     assert (summary["skelemixclr"]["top1_mean"], summary["skelemixclr"]["top1_sd"]) == (82.0, 2.0)
     assert (summary["skeletonclr"]["runs"], summary["skeletonclr"]["top1_sd"]) == (1, 0.0)
+
+
+def test_piped_pretraining_prints_a_line_per_epoch_and_no_noise(tiny_run, tmp_path):
+    import subprocess
+    import sys
+
+    _, config = tiny_run
+    args = [sys.executable, "-m", "skelemix", "pretrain", "synthetic", "skelemixclr", *TINY, f"data.path={config.data.path}",
+            "train.epochs=2", "train.knn_every=2", "--run-dir", str(tmp_path / "run")]
+    result = subprocess.run(args, capture_output=True, text=True, env={**__import__("os").environ,
+                                                                       "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
+    assert all(" samples/s " in line and " ETA " in line and "loss " in line for line in lines)
+    assert "kNN " in lines[1] and "kNN " not in lines[0]
+    assert "pretraining skelemixclr (R=1, lambda=1) on synthetic xsub train" in result.stdout
+    for noise in ("litlogger", "LeafSpec", "Total FLOPs", "GPU available", "is not supported by the model summary"):
+        assert noise not in out, noise

@@ -129,13 +129,14 @@ def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, fram
     trainable = model.trainable_parameters()
     x = torch.randn(batch_size, 3, frames, skeleton.num_joints, persons)
 
-    def step() -> None:  # what training_step and Lightning's backward and optimizer step do
+    def step() -> None:  # what training_step, Lightning's backward and optimizer step and the momentum step do
         with autocast("cpu", lightning_precision):
             _, _, _, keys, gradients = model.contrastive_losses(x, gradients=True)
         optimizer.zero_grad(set_to_none=True)
         gradient_stand_in(trainable, gradients).backward()
         optimizer.step()
         model.queue.enqueue(keys)
+        model.update_key_side()
 
     return {"method": method, "frames": frames, "persons": persons, "queue_size": queue_size,
             "precision": lightning_precision, **_measure(step, model, batch_size, steps, warmup)}

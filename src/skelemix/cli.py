@@ -258,6 +258,39 @@ def export_numpy_command(
     typer.echo(f"wrote {export_numpy(prepared, out)}")
 
 
+@export_app.command("reference")
+def export_reference_command(
+    source: Annotated[Path, typer.Argument(help="A pretraining run directory or checkpoint.")],
+    out: Annotated[Path, typer.Argument(help="The .pt file to write.")],
+):
+    """Write a pretrained encoder (query and key sides, heads, queue) as the authors' SkeleMixCLR code saves it."""
+    from .interop import export_reference
+
+    typer.echo(f"wrote {export_reference(source, out)}")
+
+
+@app.command("import")
+def import_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of the authors' SkeleMixCLR (or SkeletonCLR "
+                                                    "lineage) code.")],
+    run_dir: Annotated[Path, typer.Argument(help="The skelemix run directory to write.")],
+    layout: Annotated[Optional[str], typer.Option(help="Skeleton layout [default: the one with the file's joint "
+                                                       "count].")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="The prepared dataset evaluations default to.")] = None,
+    benchmark: Annotated[Optional[str], typer.Option(help="Its benchmark, e.g. xsub.")] = None,
+):
+    """Turn a checkpoint of the authors' code into a run directory that evaluate, embed, predict and visualize read.
+
+    Every tensor is mapped or the file is refused with the missing, unexpected and mis-shaped keys named.
+    """
+    from .interop import import_reference
+
+    if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+        raise FileExistsError(f"{run_dir}: already holds a run; choose another directory")
+    overrides = [f"data.{key}={value}" for key, value in (("path", data), ("benchmark", benchmark)) if value]
+    typer.echo(f"imported {checkpoint} into {import_reference(checkpoint, run_dir, layout, overrides)}")
+
+
 @app.command("config")
 def config_command(configs: ConfigArgs = None):
     """Print the resolved config of CONFIGS and overrides (no arguments: the defaults and the built-in names)."""

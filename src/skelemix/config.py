@@ -63,6 +63,7 @@ class MixConfig:
     mode: str = "swap"  # swap | zeros | gaussian | random
     repeats: int = 1  # R: 1 is SkeleMixCLR, 3 is SkeleMixCLR+
     weight: float = 1.0  # lambda
+    update_bn_stats: bool = True  # the mixed passes update BatchNorm's running statistics (as the reference does)
 
 
 @dataclass

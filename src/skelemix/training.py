@@ -16,6 +16,7 @@ import dataclasses
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from .data.loading import split_loader
 from .evaluation.features import extract_features
 from .evaluation.knn import knn_classify, top_k_accuracy
 from .methods import METHODS
-from .runtime import resolve_precision
+from .runtime import quiet_lightning, resolve_precision
 
 
 class KnnMonitor(Callback):
@@ -89,6 +90,63 @@ class SaveOnInterrupt(Callback):
             raise KeyboardInterrupt(self.message)
 
 
+class EpochLines(Callback):
+    """One line per finished epoch on stdout (rank 0): loss, samples/s, elapsed time, ETA and, on monitor epochs, kNN.
+    Used instead of the progress bar when stdout is not a terminal (nohup, CI, a pipe into tee), where a bar shows
+    nothing readable.
+
+    ``batch_size``: the global batch; ``knn_every``: the monitor's period (0: none).
+    """
+
+    def __init__(self, batch_size: int, knn_every: int = 0):
+        self.batch_size, self.knn_every = batch_size, knn_every
+        self.started = self.epoch_started = 0.0
+        self.first_epoch = 0
+
+    def on_train_start(self, trainer, module):
+        self.started, self.first_epoch = time.time(), trainer.current_epoch  # a resumed run starts later
+
+    def on_train_epoch_start(self, trainer, module):
+        self.epoch_started = time.time()
+
+    def on_train_epoch_end(self, trainer, module):
+        if not trainer.is_global_zero:
+            return
+        now, epoch, metrics = time.time(), trainer.current_epoch + 1, trainer.callback_metrics
+        elapsed = now - self.started
+        parts = [f"epoch {epoch}/{trainer.max_epochs}"]
+        if "train/loss_epoch" in metrics:
+            parts.append(f"loss {float(metrics['train/loss_epoch']):.4f}")
+        parts += [f"{trainer.num_training_batches * self.batch_size / max(now - self.epoch_started, 1e-9):.1f} "
+                  f"samples/s", f"elapsed {_clock(elapsed)}",
+                  f"ETA {_clock(elapsed / (epoch - self.first_epoch) * (trainer.max_epochs - epoch))}"]
+        monitored = self.knn_every and (epoch % self.knn_every == 0 or epoch == trainer.max_epochs)
+        if monitored and "monitor/knn_top1" in metrics:
+            parts.append(f"kNN {float(metrics['monitor/knn_top1']):.2f}")
+        print("  ".join(parts), flush=True)
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def summary_line(model: L.LightningModule, config: Config, prepared: PreparedDataset, samples: int,
+                 steps_per_epoch: int, trainer: L.Trainer, precision: str) -> str:
+    """What is about to run, in two lines: method and data; network size, schedule and device."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    momentum = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    mix = config.method.mix
+    method = config.method.name + (f" (R={mix.repeats}, lambda={mix.weight:g})" if config.method.name != "skeletonclr"
+                                   else "")
+    return (f"pretraining {method} on {prepared.name} {config.data.benchmark} train ({samples} sequences, "
+            f"{config.data.stream} stream, layout {prepared.layout.name})\n"
+            f"  {trainable / 1e6:.2f}M trainable parameters (+{momentum / 1e6:.2f}M momentum copies), "
+            f"{config.train.epochs} epochs x {steps_per_epoch} steps of {config.train.batch_size}, "
+            f"{trainer.world_size} x {trainer.strategy.root_device.type}, precision {precision}")
+
+
 def make_run_dir(run_dir: str | Path) -> Path:
     """Create the run directory; fail now, not after hours, if it cannot be written or already holds a run."""
     run_dir = Path(run_dir)
@@ -124,6 +182,7 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
     ``resume``: continue the run in ``run_dir`` from its newest readable checkpoint (``config`` should be
     the run's own, with at most a longer schedule). ``callbacks`` are added to the Trainer's.
     """
+    quiet_lightning()
     prepared = PreparedDataset(config.data.path)
     split = prepared.split(config.data.benchmark)  # fail early on a wrong benchmark name
     run_dir = Path(run_dir)
@@ -142,6 +201,9 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
     train = config.train
     precision = resolve_precision(train.precision, train.accelerator)
     interrupt = SaveOnInterrupt(run_dir)
+    knn_every = train.knn_every if split["test"] else 0  # a benchmark without test samples has nothing to monitor
+    bar = progress and sys.stdout.isatty()
+    lines = [EpochLines(train.batch_size, knn_every)] if progress and not bar else []
     trainer = L.Trainer(
         max_epochs=train.epochs, accelerator=train.accelerator, devices=train.devices, num_nodes=train.num_nodes,
         strategy=train.strategy, sync_batchnorm=train.key_batchnorm == "sync", deterministic=train.deterministic,
@@ -152,10 +214,8 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
         callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                    enable_version_counter=False),
                    LearningRateMonitor(),
-                   # a benchmark without test samples (e.g. "all") has nothing to monitor on
-                   KnnMonitor(prepared, config, train.knn_every if split["test"] else 0),
-                   interrupt, *callbacks],
-        enable_progress_bar=progress, enable_model_summary=progress,
+                   KnnMonitor(prepared, config, knn_every), interrupt, *lines, *callbacks],
+        enable_progress_bar=bar, enable_model_summary=False,
     )
     if train.batch_size % trainer.world_size:  # under a launcher whose world differs from the config's
         raise ValueError(f"train.batch_size {train.batch_size} does not split evenly over {trainer.world_size} "
@@ -166,6 +226,8 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
     if len(loader) < trainer.world_size:
         raise ValueError(f"{prepared.path}: fewer training samples than one batch of {train.batch_size}")
     trainer.log_every_n_steps = min(train.log_every_n_steps, len(loader) // trainer.world_size)
+    if progress and trainer.is_global_zero:
+        print(summary_line(model, config, prepared, len(split["train"]), len(loader), trainer, precision), flush=True)
     started = time.time()
     try:
         trainer.fit(model, loader, ckpt_path=checkpoint, weights_only=True)

@@ -31,7 +31,6 @@ from .format import DatasetError, PreparedDataset, PrepareReport, RawSample, Sam
 from .preprocess import Preprocessing, valid_frame_count
 
 LAYOUT_BY_SHAPE = {(25, 3): "ntu25", (20, 3): "kinect_v1", (17, 2): "coco17"}
-TEST_SUFFIXES = ("_val", "_test")
 
 
 def _split_rules(path: Path, split: dict) -> dict:

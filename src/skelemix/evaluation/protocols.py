@@ -26,7 +26,7 @@ from ..checkpoints import checkpoint_path
 from ..config import evaluation_config
 from ..data.format import PreparedDataset
 from ..data.loading import SplitDataset, split_loader
-from ..runtime import resolve_precision
+from ..runtime import quiet_lightning, resolve_precision
 from .classifier import Classifier, save_classifier
 from .features import extract_features, load_pretrained, map_batches, random_init
 from .finetune import balanced_subset, finetune
@@ -50,6 +50,7 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
     ``random_weights``: the same architecture and stream freshly initialised (seeded) instead of pretrained.
     ``config_files`` and ``overrides`` (``eval.key=value``) change the checkpoint's evaluation settings only.
     """
+    quiet_lightning()
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if protocol == "semi" and not (fraction is not None and 0 < fraction <= 1):

@@ -6,15 +6,37 @@ its feature map is pooled inside the region (trimmed view p, positive with the p
 side detached (Eq. 4-5). L = L_info + lambda * sum_R (L_p + L_g) / 2 (Eq. 6-7). R = 1: SkeleMixCLR; R = 3:
 SkeleMixCLR+.
 The region is drawn from a generator seeded by (seed, global step), so every rank mixes the same region.
+
+``method.mix.update_bn_stats=false`` keeps the mixed passes out of BatchNorm's running statistics (they still
+normalise with their own batch statistics): evaluation then sees statistics of clean sequences only, instead of a
+blend of clean and mixed ones.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
+from torch import nn
 
 from ..mixing import SkeleMix, mask_pool
 from .moco import info_nce
 from .skeletonclr import SkeletonCLR
+
+
+@contextmanager
+def running_statistics_frozen(module: nn.Module, frozen: bool = True):
+    """Within the block, BatchNorm layers of ``module`` normalise as usual but leave their running statistics as they
+    are (momentum 0)."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if frozen else []
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.momentum = 0.0
+    try:
+        yield
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
 
 
 class SkeleMixCLR(SkeletonCLR):
@@ -32,8 +54,9 @@ class SkeleMixCLR(SkeletonCLR):
         loss_mix = torch.zeros((), device=k.device)
         for _ in range(method.mix.repeats):
             mixed, partner, mask = self.skelemix(query_view, generator)
-            trimmed, truncated = mask_pool(self.encoder.feature_map(mixed), mask)
-            p, g = self.project(trimmed), self.project(truncated)
+            with running_statistics_frozen(self, frozen=not method.mix.update_bn_stats):
+                trimmed, truncated = mask_pool(self.encoder.feature_map(mixed), mask)
+                p, g = self.project(trimmed), self.project(truncated)
             loss_p = info_nce(p, k[partner], negatives, method.temperature, extra_negative=g.detach())
             loss_g = info_nce(g, k, negatives, method.temperature, extra_negative=p.detach())
             loss = (loss_p + loss_g) / 2

@@ -84,11 +84,20 @@ class SkeletonCLR(L.LightningModule):
         return torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + self.global_step + purpose * 2**40)
 
     @torch.no_grad()
+    def update_key_side(self) -> None:
+        """The momentum step: the key encoder and head move (1 - m) of the way to the query side's weights."""
+        momentum_update(self.key_encoder, self.encoder, self.config.method.momentum)
+        momentum_update(self.key_projector, self.projector, self.config.method.momentum)
+
+    def on_train_batch_end(self, outputs, batch, batch_index) -> None:
+        # after the optimizer step, so the next step's keys come from the updated key side (MoCo updates just before
+        # encoding the keys: the same sequence of weights)
+        self.update_key_side()
+
+    @torch.no_grad()
     def keys(self, view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised keys of a stream-converted view (N, ...) from the momentum encoder:
         (this rank's (N, D), every rank's in rank order (W N, D))."""
-        momentum_update(self.key_encoder, self.encoder, self.config.method.momentum)
-        momentum_update(self.key_projector, self.projector, self.config.method.momentum)
 
         def encode(x: torch.Tensor) -> torch.Tensor:
             return F.normalize(self.key_projector(self.key_encoder(x)), dim=1)

@@ -1,0 +1,200 @@
+"""Checkpoints of the authors' code in and out: SkeleMixCLR's (and its SkeletonCLR / CrosSCLR lineage's) files.
+
+That code saves a flat dict of tensors (torchlight's ``save_model``): ``encoder_q.*`` (the query ST-GCN, whose ``fc``
+is the projection head Linear-BatchNorm-ReLU-Linear), ``encoder_k.*`` (its momentum copy), ``queue`` (D, K) and
+``queue_ptr`` (1,). Its ST-GCN names follow the field (``data_bn``, ``st_gcn_networks.N.gcn.conv``,
+``st_gcn_networks.N.tcn.{0,2,3}``, ``st_gcn_networks.N.residual.{0,1}``, ``edge_importance.N``, the graph ``A``);
+skelemix stores the graph convolution per partition, (K, C_out, C_in) instead of a (K C_out, C_in, 1, 1)
+convolution, and the residual 1x1 convolution as a (C_out, C_in) matrix. The mapping is exact both ways, and
+strict: a file with a missing, unexpected or mis-shaped tensor is refused with every such key named, never loaded
+in part. An imported encoder keeps the file's own graph ``A`` (the reference normalisation, ``encoder.graph``).
+
+Example:
+    >>> run_dir = import_reference("epoch300_model.pt", "runs/authors")                   # doctest: +SKIP
+    >>> export_reference("runs/authors", "back.pt")                                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+import yaml
+
+from .checkpoints import FORMAT_VERSION, CheckpointError, read_checkpoint, rng_states
+from .config import load_config
+from .files import atomic_file
+from .layouts import LAYOUTS
+
+SIDES = {"encoder_q.": ("encoder.", "projector."), "encoder_k.": ("key_encoder.", "key_projector.")}
+BLOCK = re.compile(r"st_gcn_networks\.(\d+)\.(.+)")
+
+
+def _reference_to_ours(name: str) -> str | None:
+    """The skelemix name of one reference tensor name (without its encoder_q./encoder_k. prefix), or None."""
+    if name == "A":
+        return "adjacency"
+    if name.startswith("data_bn."):
+        return name
+    if match := re.fullmatch(r"edge_importance\.(\d+)", name):
+        return f"blocks.{match[1]}.graph_conv.edge_importance"
+    if match := BLOCK.fullmatch(name):
+        block, rest = match.groups()
+        rest = rest.replace("gcn.conv.", "graph_conv.").replace("tcn.", "temporal.")
+        return f"blocks.{block}.{rest}"
+    return None
+
+
+def _reshape_for_ours(name: str, tensor: torch.Tensor, partitions: int) -> torch.Tensor:
+    if name.endswith("graph_conv.weight"):  # (K C_out, C_in, 1, 1) -> (K, C_out, C_in)
+        return tensor.reshape(partitions, -1, tensor.shape[1])
+    if name.endswith("graph_conv.bias"):  # (K C_out,) -> (K, C_out)
+        return tensor.reshape(partitions, -1)
+    if re.search(r"residual\.0\.weight$", name):  # (C_out, C_in, 1, 1) -> (C_out, C_in)
+        return tensor.reshape(tensor.shape[0], tensor.shape[1])
+    return tensor
+
+
+def from_reference(state: dict) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(the reference file's tensors under skelemix's names and shapes, the file's keys that map to nothing)."""
+    partitions = state["encoder_q.A"].shape[0] if "encoder_q.A" in state else 3
+    ours, unknown = {}, []
+    for key, tensor in state.items():
+        if key == "queue":
+            ours["queue.keys"] = tensor.t().contiguous()
+        elif key == "queue_ptr":
+            ours["queue.pointer"] = tensor.reshape(()).long()
+        elif (side := next((s for s in SIDES if key.startswith(s)), None)) is not None:
+            name = key[len(side):]
+            encoder_prefix, head_prefix = SIDES[side]
+            if name.startswith("fc."):
+                ours[head_prefix + name[3:]] = tensor
+            elif (mapped := _reference_to_ours(name)) is not None:
+                ours[encoder_prefix + mapped] = _reshape_for_ours(mapped, tensor, partitions)
+            else:
+                unknown.append(key)
+        else:
+            unknown.append(key)
+    return ours, unknown
+
+
+def to_reference(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """skelemix's pretraining state dict -> the reference file's flat dict (the inverse of ``from_reference``)."""
+    prefixes = {ours: side for side, pair in SIDES.items() for ours in pair}
+    out = {}
+    for key, tensor in state_dict.items():
+        if key in ("queue.keys", "queue.pointer"):
+            out["queue" if key == "queue.keys" else "queue_ptr"] = tensor.t().contiguous() if key == "queue.keys" \
+                else tensor.reshape(1)
+            continue
+        prefix = next(p for p in prefixes if key.startswith(p))
+        side, name = prefixes[prefix], key[len(prefix):]
+        if prefix.endswith("projector."):
+            out[f"{side}fc.{name}"] = tensor
+        elif name == "adjacency":
+            out[f"{side}A"] = tensor
+        elif name.startswith("data_bn."):
+            out[side + name] = tensor
+        else:
+            block, rest = re.fullmatch(r"blocks\.(\d+)\.(.+)", name).groups()
+            if rest == "graph_conv.edge_importance":
+                out[f"{side}edge_importance.{block}"] = tensor
+                continue
+            if rest == "graph_conv.weight":  # (K, C_out, C_in) -> (K C_out, C_in, 1, 1)
+                tensor = tensor.reshape(-1, tensor.shape[2], 1, 1)
+            elif rest == "graph_conv.bias":
+                tensor = tensor.reshape(-1)
+            elif rest == "residual.0.weight":
+                tensor = tensor[..., None, None]
+            rest = rest.replace("graph_conv.", "gcn.conv.").replace("temporal.", "tcn.")
+            out[f"{side}st_gcn_networks.{block}.{rest}"] = tensor
+    return out
+
+
+def _encoder_settings(state: dict) -> dict:
+    """The encoder config that reproduces the file's shapes."""
+    try:
+        first, last = state["encoder_q.st_gcn_networks.0.gcn.conv.weight"], state["encoder_q.fc.3.weight"]
+        partitions, joints = state["encoder_q.A"].shape[:2]
+        out_channels = state["encoder_q.fc.0.weight"].shape[1]
+        kernel = state["encoder_q.st_gcn_networks.0.tcn.2.weight"].shape[2]
+    except KeyError as error:
+        raise CheckpointError(f"not a SkeleMixCLR pretraining checkpoint: no {error.args[0]}") from None
+    return {"hidden_channels": first.shape[0] // partitions, "out_channels": out_channels, "temporal_kernel": kernel,
+            "projection_dim": last.shape[0], "graph": "reference", "joints": joints}
+
+
+def import_reference(path: str | Path, run_dir: str | Path, layout: str | None = None,
+                     overrides: list[str] = ()) -> Path:
+    """Write ``run_dir`` (config.yaml and checkpoints/last.ckpt) from a checkpoint of the authors' code, so that
+    every evaluation, embed, predict and visualize command reads it. ``layout``: the skeleton layout (by default
+    the one registered with the file's joint count); ``overrides``: config key=value settings, e.g. data.path."""
+    from .methods import METHODS
+
+    path, run_dir = Path(path), Path(run_dir)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: not a checkpoint of the authors' code (a flat dict of tensors)")
+    try:
+        settings = _encoder_settings(state)
+        joints = settings.pop("joints")
+        layout = layout or next((n for n, l in LAYOUTS.items() if l.num_joints == joints), None)
+        if layout is None or LAYOUTS[layout].num_joints != joints:
+            raise CheckpointError(f"{joints} joints: name a layout with that many (--layout)")
+        queue = state.get("queue")
+        encoder = [f"encoder.{k}={v}" for k, v in settings.items()]
+        config = load_config([], [*encoder, "encoder.dropout=0.5", "method.name=skelemixclr",
+                                  f"method.queue_size={queue.shape[1] if queue is not None else 32768}",
+                                  *overrides])
+        model = METHODS[config.method.name](config, layout)
+        load_strictly(model, *from_reference(state))
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": {"config": config.to_dict(), "layout": layout},
+                  "epoch": 0, "global_step": 0,
+                  "skelemix": {"format_version": FORMAT_VERSION, "rng": rng_states(), "imported_from": str(path)}}
+    with atomic_file(run_dir / "checkpoints" / "last.ckpt") as temporary:
+        torch.save(checkpoint, temporary)
+    return run_dir
+
+
+def load_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], unmapped: list[str] = ()) -> None:
+    """Load every tensor or none: CheckpointError lists the missing, unexpected (``unmapped`` too) and mis-shaped
+    keys, under the authors' names."""
+    expected = model.state_dict()
+
+    def name(key: str) -> str:
+        return next(iter(to_reference({key: state.get(key, expected.get(key))})))
+
+    def shape(key: str, tensors: dict) -> tuple:
+        return tuple(to_reference({key: tensors[key]})[name(key)].shape)
+
+    missing = [name(k) for k in expected if k not in state]
+    unexpected = [*unmapped, *(name(k) for k in state if k not in expected)]
+    misshaped = [f"{name(k)} {shape(k, state)} (model {shape(k, expected)})" for k in state
+                 if k in expected and state[k].shape != expected[k].shape]
+    problems = [f"{label}: {', '.join(keys[:8])}" + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
+                for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
+                if keys]
+    if problems:
+        raise CheckpointError("; ".join(problems))
+    model.load_state_dict(state)
+
+
+def export_reference(source: str | Path, path: str | Path) -> Path:
+    """Write a skelemix pretraining checkpoint (file or run directory) in the authors' format."""
+    state = read_checkpoint(source)
+    config = state["hyper_parameters"]["config"]
+    if config["encoder"].get("graph", "stgcn") != "reference":
+        # the file carries its graph A, so the authors' code computes the same function with ours; say so anyway
+        print(f"skelemix: note: {source} uses the {config['encoder'].get('graph', 'stgcn')} graph normalisation; "
+              f"the exported A holds it, so the authors' code computes the same features")
+    with atomic_file(Path(path)) as temporary:
+        torch.save(to_reference(state["state_dict"]), temporary)
+    return Path(path)
