@@ -15,7 +15,7 @@ UCLA=${1:-../shared/data/nw-ucla/all_sqe}
 OUT=${OUT:-runs/accuracy}
 SEEDS=${SEEDS:-0,1,2}
 METHODS=${METHODS:-skeletonclr skelemixclr}
-SCHEDULE=${SCHEDULE:-train.epochs=30 train.lr=0.025 train.warmup_epochs=3 train.lr_milestones=[25]}
+SCHEDULE=${SCHEDULE:-train.epochs=20 train.lr=0.025 train.warmup_epochs=3 train.lr_milestones=[]}
 CSV=benchmarks/accuracy/nw_ucla_xview.csv
 [ -n "${THREADS:-}" ] && export OMP_NUM_THREADS=$THREADS
 

@@ -9,7 +9,9 @@ uninterrupted one.
 ``RUN_DIR/checkpoints`` holds ``last.ckpt`` (end of the latest epoch), ``last.previous.ckpt`` (the one before,
 kept in case the latest is damaged) and, after Ctrl-C, ``interrupted.ckpt`` (mid-epoch). Each is written to a
 temporary file, flushed to disk and renamed into place, so a kill during a write never damages one.
-Checkpoints are read with ``torch.load(weights_only=True)``: plain containers and tensors only.
+Checkpoints are read with ``torch.load(weights_only=True)``: plain containers and tensors only. Every earlier
+format is converted on reading (``upgrade``; tests/data/format1 holds a format-1 run): a change of format must
+come with its converter here, so that no pretrained run becomes unreadable.
 
 Example:
     >>> state = read_checkpoint("runs/ucla")                  # doctest: +SKIP
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +32,9 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from .files import atomic_file
 
 FORMAT_VERSION = 2  # 2: the graph convolution stores its weights per partition (K, C_out, C_in)
+READABLE_FORMATS = (1, 2)  # earlier formats are converted on reading (``upgrade``)
 LAST, PREVIOUS, INTERRUPTED = "last.ckpt", "last.previous.ckpt", "interrupted.ckpt"
+BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked", "adjacency")
 
 
 class CheckpointError(ValueError):
@@ -58,9 +63,72 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: not a skelemix pretraining checkpoint (no config and layout inside)")
     marker = state.get("skelemix")
     version = marker.get("format_version") if isinstance(marker, dict) else None
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMATS:
         raise CheckpointError(f"{path}: written by an incompatible skelemix (checkpoint format {version}, this "
-                              f"version reads {FORMAT_VERSION})")
+                              f"version reads {', '.join(map(str, READABLE_FORMATS))})")
+    return upgrade(state)
+
+
+def _format_1_name(key: str) -> str:
+    """A format-1 tensor's name in format 2 (the edge importance moved into the graph convolution)."""
+    prefix, block, rest = re.fullmatch(r"(.*blocks\.)(\d+)\.(.+)", key).groups() if "blocks." in key else ("", "", "")
+    return f"{prefix}{block}.graph_conv.edge_importance" if rest == "edge_importance" else key
+
+
+def upgrade_state_dict(state_dict: dict[str, torch.Tensor], version: int) -> dict[str, torch.Tensor]:
+    """Weights of checkpoint format ``version`` under the current format's names, shapes and order.
+
+    1 -> 2: each block's graph convolution was a 1x1 nn.Conv2d to K C_out channels (weight (K C_out, C_in, 1, 1),
+    bias (K C_out,)) with the edge importance a parameter of the block, listed before it; format 2 keeps (K, C_out,
+    C_in), (K, C_out) and ``graph_conv.edge_importance`` after them, and the residual 1x1 weight as (C_out, C_in).
+    """
+    if version == FORMAT_VERSION:
+        return state_dict
+    upgraded, deferred = {}, {}
+    for key, tensor in state_dict.items():
+        name = _format_1_name(key)
+        if name.endswith("graph_conv.edge_importance"):
+            deferred[name] = tensor  # placed after the convolution's bias, where format 2 registers it
+            continue
+        partitions = state_dict[key.split("blocks.")[0] + "adjacency"].shape[0] if "blocks." in key else 0
+        if name.endswith("graph_conv.weight"):
+            tensor = tensor.reshape(partitions, -1, tensor.shape[1])
+        elif name.endswith("graph_conv.bias"):
+            tensor = tensor.reshape(partitions, -1)
+        elif name.endswith("residual.0.weight"):
+            tensor = tensor.reshape(tensor.shape[:2])
+        upgraded[name] = tensor
+        if name.endswith("graph_conv.bias"):
+            importance = name.replace("graph_conv.bias", "graph_conv.edge_importance")
+            upgraded[importance] = deferred.pop(importance)
+    return upgraded
+
+
+def _trainable_names(state_dict: dict) -> list[str]:
+    """The query side's parameter names in registration order: the order of the optimizer's state."""
+    return [key for key in state_dict if key.startswith(("encoder.", "projector.")) and not key.endswith(BUFFER_SUFFIXES)]
+
+
+def upgrade(state: dict) -> dict:
+    """A pretraining checkpoint of any readable format, converted in memory to the current one: the weights, and the
+    optimizer's momentum buffers moved to their parameters' new positions and shapes."""
+    version = state["skelemix"]["format_version"]
+    if version == FORMAT_VERSION:
+        return state
+    old_order = [_format_1_name(key) for key in _trainable_names(state["state_dict"])]
+    state["state_dict"] = upgrade_state_dict(state["state_dict"], version)
+    new_order = _trainable_names(state["state_dict"])
+    old_index = {name: index for index, name in enumerate(old_order)}
+    for optimizer in state.get("optimizer_states", []):
+        old_state = optimizer["state"]
+        optimizer["state"] = {}
+        for index, name in enumerate(new_order):
+            if old_index[name] in old_state:
+                values = dict(old_state[old_index[name]])
+                if values.get("momentum_buffer") is not None:
+                    values["momentum_buffer"] = values["momentum_buffer"].reshape(state["state_dict"][name].shape)
+                optimizer["state"][index] = values
+    state["skelemix"] = {**state["skelemix"], "format_version": FORMAT_VERSION, "upgraded_from": version}
     return state
 
 

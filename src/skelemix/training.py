@@ -228,7 +228,7 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
     trainer.log_every_n_steps = min(train.log_every_n_steps, len(loader) // trainer.world_size)
     if progress and trainer.is_global_zero:
         print(summary_line(model, config, prepared, len(split["train"]), len(loader), trainer, precision), flush=True)
-    started = time.time()
+    commit, started = source_commit(), time.time()  # the code this run starts with
     try:
         trainer.fit(model, loader, ckpt_path=checkpoint, weights_only=True)
     except SystemExit:
@@ -240,7 +240,7 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
             "method": config.method.name, "mixes": config.method.mix.repeats, "dataset": prepared.name,
             "benchmark": config.data.benchmark, "stream": config.data.stream, "epochs": train.epochs,
             "devices": trainer.world_size, "precision": precision, "seconds": round(time.time() - started, 1),
-            "torch": str(torch.__version__), "commit": source_commit(),
+            "torch": str(torch.__version__), "commit": commit,
         }, sort_keys=False))
     return run_dir
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoints import CheckpointError
+from ..checkpoints import FORMAT_VERSION, READABLE_FORMATS, CheckpointError, upgrade_state_dict
 from ..config import Config, ConfigError, config_from_dict
 from ..data.streams import to_stream
 from ..files import atomic_file
@@ -28,7 +28,6 @@ from ..layouts import SkeletonLayout, get_layout
 from ..models import STGCN
 
 FORMAT = "skelemix-classifier"
-FORMAT_VERSION = 2  # 2: the graph convolution stores its weights per partition (K, C_out, C_in)
 
 
 class Classifier(nn.Module):
@@ -67,14 +66,14 @@ def load_classifier(path: str | Path) -> tuple[Classifier, dict]:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a skelemix classifier (written by linear, finetune or semi "
                               f"evaluation as evaluation/<protocol>-classifier.pt)")
-    if state.get("format_version") != FORMAT_VERSION:
+    if state.get("format_version") not in READABLE_FORMATS:
         raise CheckpointError(f"{path}: classifier format {state.get('format_version')}, this version reads "
-                              f"{FORMAT_VERSION}")
+                              f"{', '.join(map(str, READABLE_FORMATS))}")
     try:
         config = config_from_dict(state["config"], where=str(path))
     except ConfigError as error:
         raise CheckpointError(f"{path}: incompatible config ({error})") from None
     layout = get_layout(state["layout"])
     classifier = Classifier(STGCN.from_config(layout, config.encoder), layout, config.data.stream, len(state["class_names"]))
-    classifier.load_state_dict(state["state_dict"])
+    classifier.load_state_dict(upgrade_state_dict(state["state_dict"], state["format_version"]))
     return classifier.eval(), state
