@@ -1,5 +1,6 @@
 """The bad-input catalogue (docs/BAD_INPUT.md): every row's message and exit code, through the command line."""
 
+import json
 import re
 import shutil
 import sys
@@ -52,6 +53,16 @@ def world(tmp_path_factory):
     run(["evaluate", "knn", str(root / "run"), "--benchmark", "xview", "--out-dir", str(root / "xview-eval")], root)
     (root / "emptyrun").mkdir()
     shutil.copy(root / "run" / "config.yaml", root / "emptyrun")
+    run(["export", "reference", str(root / "run"), str(root / "authors.pt")], root)
+    partial = torch.load(root / "authors.pt", weights_only=True)
+    del partial["encoder_q.data_bn.weight"]
+    torch.save(partial, root / "partial.pt")
+    for clip, people in {"nobody": [], "foreign": None, "eighteen": [{"pose_keypoints_2d": [1.0, 2.0, 0.9] * 18}]}.items():
+        (root / clip).mkdir()
+        for t in range(3):
+            frame = {"people": people} if people is not None else {"nose": {"x": 1, "y": 2}}
+            (root / clip / f"{t:03d}.json").write_text(json.dumps(frame))
+    (root / "labels.csv").write_text("nobody\n")
     return {"root": root, "data": data, **damaged}
 
 
@@ -123,6 +134,17 @@ CASES = {
     "no such classifier file": (lambda w: ["predict", str(w["root"] / "missing.pt"), str(w["data"])], 1),
     "not a skelemix classifier": (lambda w: ["predict", str(w["root"] / "run" / "checkpoints" / "last.ckpt"),
                                              str(w["data"])], 1),
+    # the authors' checkpoints, pose-estimator output
+    "missing: encoder_q.data_bn.weight": (lambda w: ["import", str(w["root"] / "partial.pt"),
+                                                     str(w["root"] / "imported")], 1),
+    "no person detected in any of its 3 frames": (lambda w: ["prepare", "openpose", str(w["root"] / "nobody"),
+                                                             str(w["root"] / "out-nobody"), "--no-progress"], 1),
+    "not OpenPose output": (lambda w: ["prepare", "openpose", str(w["root"] / "foreign"), str(w["root"] / "out-foreign"),
+                                       "--no-progress"], 1),
+    "18 keypoints per person match no OpenPose model": (lambda w: ["prepare", "openpose", str(w["root"] / "eighteen"),
+                                                                   str(w["root"] / "out-18"), "--no-progress"], 1),
+    "expected clip,action[,split]": (lambda w: ["prepare", "openpose", str(w["root"] / "nobody"), str(w["root"] / "o"),
+                                                "--labels", str(w["root"] / "labels.csv")], 1),
     # command-line arguments
     "Missing argument": (lambda w: ["prepare", "ntu60"], 2),
     "Invalid value for '--frames'": (lambda w: ["prepare", "nw-ucla", "x", "y", "--frames", "many"], 2),

@@ -216,6 +216,28 @@ def prepare_nw_ucla_command(
              workers=workers, strict=strict, progress=progress)
 
 
+@prepare_app.command("openpose")
+def prepare_openpose_command(
+    source: Annotated[Path, typer.Argument(help="A folder of OpenPose per-frame .json files (one clip), or a folder of "
+                                                "such folders (one clip each).")],
+    out_dir: Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be empty).")],
+    labels: Annotated[Optional[Path], typer.Option(help="CSV of clip,action[,split]: labelled clips (benchmark "
+                                                        "'labelled'); without it all clips, unlabelled (benchmark "
+                                                        "'all').")] = None,
+    model: Annotated[Optional[str], typer.Option(help="body25 | body25b [default: told from the keypoints].")] = None,
+    layout: Annotated[Optional[str], typer.Option(help="Prepared joints: the model's own, or coco17 (mapped), so that "
+                                                       "one encoder serves several estimators.")] = None,
+    frames: Frames = 64, persons: Annotated[int, typer.Option(help="People tracked per clip (M).")] = 1,
+    strict: Strict = False, progress: Progress = True,
+):
+    """OpenPose JSON (BODY_25, BODY_25B): the main person tracked across frames, gaps and unseen joints filled in."""
+    from .data.openpose import prepare_openpose
+
+    _prepare(prepare_openpose, source, out_dir, labels=labels, model=model, layout=layout, frames=frames,
+             centring="frame", rotate=False, persons=persons, scale="none", workers=0, strict=strict,
+             progress=progress)
+
+
 @prepare_app.command("synthetic")
 def prepare_synthetic_command(
     out_dir: Annotated[Path, typer.Argument(help="Where to write the prepared dataset.")],

@@ -1,9 +1,10 @@
 """Using a trained model on new data: backbone features (``skelemix embed``) and class predictions
 (``skelemix predict``).
 
-Inputs are prepared dataset directories (every sample, already preprocessed) or raw files the prepare command
-reads one at a time (NTU ``.skeleton``, NW-UCLA ``.json``), which are preprocessed exactly as the model's
-training data was: the classifier file records that preprocessing; for a pretraining checkpoint it is read from
+Inputs are prepared dataset directories (every sample, already preprocessed), raw files the prepare command
+reads one at a time (NTU ``.skeleton``, NW-UCLA ``.json``) or OpenPose output (a folder of per-frame JSON files, or
+a folder of such folders; its joints mapped to the model's layout, e.g. BODY_25 -> COCO-17), which are preprocessed
+exactly as the model's training data was: the classifier file records that preprocessing; for a pretraining checkpoint it is read from
 the pretraining dataset's ``dataset.json`` (the paper's defaults if that dataset is not on this machine).
 
 Example:
@@ -21,10 +22,11 @@ import torch
 from .data.format import DatasetError, PreparedDataset
 from .data.ntu import read_ntu_file
 from .data.nw_ucla import read_nw_ucla_file
+from .data.openpose import clip_folders, read_openpose_clip
 from .data.preprocess import Preprocessing, preprocess
 from .evaluation.classifier import load_classifier
 from .evaluation.features import load_pretrained
-from .layouts import SkeletonLayout, get_layout
+from .layouts import SkeletonLayout, get_layout, map_joints
 
 RAW_READERS = {".skeleton": ("ntu25", read_ntu_file), ".json": ("kinect_v1", read_nw_ucla_file)}
 
@@ -34,6 +36,15 @@ def load_inputs(paths: list[str | Path], layout: SkeletonLayout, preprocessing: 
     """Sample names and model inputs (N, 3, T, V, M) of prepared dataset directories and raw files."""
     names, arrays = [], []
     for path in map(Path, paths):
+        if path.is_dir() and not (path / "dataset.json").is_file():
+            for folder in clip_folders(path):
+                bodies, model, _ = read_openpose_clip(folder, persons=preprocessing.persons)
+                try:
+                    arrays.append(preprocess(map_joints(bodies, model, layout.name), layout, preprocessing)[None])
+                except ValueError as error:
+                    raise DatasetError(f"{folder}: {error} (the model's layout is {layout.name})") from None
+                names.append(folder.name)
+            continue
         if path.is_dir():
             prepared = PreparedDataset(path)
             if prepared.layout.name != layout.name:

@@ -160,7 +160,98 @@ COCO17 = _from_one_based(
     channels=("x", "y", "score"),
 )
 
-LAYOUTS: dict[str, SkeletonLayout] = {layout.name: layout for layout in (NTU25, KINECT_V1, COCO17)}
+# OpenPose BODY_25: COCO's joints reordered, with a neck (the centre), a mid-hip and three points per foot.
+BODY25 = _from_one_based(
+    "body25",
+    joint_names=[
+        "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow", "left_wrist",
+        "mid_hip", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+        "right_eye", "left_eye", "right_ear", "left_ear", "left_big_toe", "left_small_toe", "left_heel",
+        "right_big_toe", "right_small_toe", "right_heel",
+    ],
+    parents=[2, 2, 2, 3, 4, 2, 6, 7, 2, 9, 10, 11, 9, 13, 14, 1, 1, 16, 17, 15, 20, 15, 12, 23, 12],
+    centre=2,
+    parts={
+        "trunk": [1, 2, 9, 16, 17, 18, 19],
+        "left_arm": [6, 7, 8],
+        "right_arm": [3, 4, 5],
+        "left_leg": [13, 14, 15, 20, 21, 22],
+        "right_leg": [10, 11, 12, 23, 24, 25],
+    },
+    shoulders=(6, 3),
+    channels=("x", "y", "score"),
+)
+
+# OpenPose BODY_25B: the COCO-17 joints in COCO's order, then upper neck (the centre), head top and the feet.
+BODY25B = _from_one_based(
+    "body25b",
+    joint_names=[
+        "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+        "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+        "right_ankle", "upper_neck", "head_top", "left_big_toe", "left_small_toe", "left_heel", "right_big_toe",
+        "right_small_toe", "right_heel",
+    ],
+    parents=[18, 1, 1, 2, 3, 18, 18, 6, 7, 8, 9, 6, 7, 12, 13, 14, 15, 18, 18, 16, 20, 16, 17, 23, 17],
+    centre=18,
+    parts={
+        "trunk": [1, 2, 3, 4, 5, 18, 19],
+        "left_arm": [6, 8, 10],
+        "right_arm": [7, 9, 11],
+        "left_leg": [12, 14, 16, 20, 21, 22],
+        "right_leg": [13, 15, 17, 23, 24, 25],
+    },
+    shoulders=(6, 7),
+    channels=("x", "y", "score"),
+)
+
+_MEDIAPIPE = dict(
+    joint_names=[
+        "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+        "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
+        "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
+        "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+        "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+    ],
+    # hung from the nose like COCO-17; hips from the shoulders on their side
+    parents=[1, 1, 2, 3, 1, 5, 6, 4, 7, 1, 1, 1, 1, 12, 13, 14, 15, 16, 17, 16, 17, 16, 17, 12, 13, 24, 25, 26, 27,
+             28, 29, 28, 29],
+    centre=1,
+    parts={
+        "trunk": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        "left_arm": [12, 14, 16, 18, 20, 22],
+        "right_arm": [13, 15, 17, 19, 21, 23],
+        "left_leg": [24, 26, 28, 30, 32],
+        "right_leg": [25, 27, 29, 31, 33],
+    },
+    shoulders=(12, 13),
+)
+# MediaPipe BlazePose's 33 landmarks: image coordinates with a score channel, or world coordinates in metres
+MEDIAPIPE33 = _from_one_based("mediapipe33", **_MEDIAPIPE, channels=("x", "y", "score"))
+MEDIAPIPE33_WORLD = _from_one_based("mediapipe33_world", **_MEDIAPIPE)
+
+LAYOUTS: dict[str, SkeletonLayout] = {layout.name: layout for layout in
+                                      (NTU25, KINECT_V1, COCO17, BODY25, BODY25B, MEDIAPIPE33, MEDIAPIPE33_WORLD)}
+
+# Where each joint of a target layout sits in a source layout (0-based source index per target joint), for sources
+# whose joints include the target's: one encoder can then serve several pose estimators.
+JOINT_MAPPINGS: dict[tuple[str, str], tuple[int, ...]] = {
+    ("body25", "coco17"): (0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11),
+    ("body25b", "coco17"): tuple(range(17)),
+    ("mediapipe33", "coco17"): (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28),
+}
+
+
+def map_joints(x, source: str, target: str):
+    """Joints of ``source`` order -> ``target`` order along axis -2 of x (numpy or torch, (..., V, C)): the same
+    layout is returned as it is; an unknown pair is an error naming the known mappings."""
+    if source == target:
+        return x
+    try:
+        index = list(JOINT_MAPPINGS[(source, target)])
+    except KeyError:
+        known = ", ".join(f"{a} -> {b}" for a, b in JOINT_MAPPINGS)
+        raise ValueError(f"no joint mapping from {source} to {target} (known: {known})") from None
+    return x[..., index, :]
 
 
 def get_layout(name: str) -> SkeletonLayout:
