@@ -57,7 +57,8 @@ def world(tmp_path_factory):
     partial = torch.load(root / "authors.pt", weights_only=True)
     del partial["encoder_q.data_bn.weight"]
     torch.save(partial, root / "partial.pt")
-    for clip, people in {"nobody": [], "foreign": None, "eighteen": [{"pose_keypoints_2d": [1.0, 2.0, 0.9] * 18}]}.items():
+    eighteen = [{"pose_keypoints_2d": [1.0, 2.0, 0.9] * 18}]
+    for clip, people in {"nobody": [], "foreign": None, "eighteen": eighteen}.items():
         (root / clip).mkdir()
         for t in range(3):
             frame = {"people": people} if people is not None else {"nose": {"x": 1, "y": 2}}

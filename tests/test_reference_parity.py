@@ -76,7 +76,8 @@ def test_reference_init_draws_weights_from_n_0_002_and_zero_biases():
     assert torch.all(graph.edge_importance == 1)
     norms = [m for m in encoder.modules() if isinstance(m, nn.BatchNorm2d)]
     weights = torch.cat([m.weight for m in norms])
-    assert weights.mean().item() == pytest.approx(1.0, abs=0.005) and weights.std().item() == pytest.approx(0.02, rel=0.2)
+    assert weights.mean().item() == pytest.approx(1.0, abs=0.005)
+    assert weights.std().item() == pytest.approx(0.02, rel=0.2)
     assert all(torch.all(m.bias == 0) for m in norms)
     # PyTorch's default for the same layer: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), std 1/sqrt(3 * 2304) = 0.012
     default = STGCN(get_layout("ntu25")).blocks[9].temporal[2].weight

@@ -111,8 +111,8 @@ def test_piped_pretraining_prints_a_line_per_epoch_and_no_noise(tiny_run, tmp_pa
     import sys
 
     _, config = tiny_run
-    args = [sys.executable, "-m", "skelemix", "pretrain", "synthetic", "skelemixclr", *TINY, f"data.path={config.data.path}",
-            "train.epochs=2", "train.knn_every=2", "--run-dir", str(tmp_path / "run")]
+    args = [sys.executable, "-m", "skelemix", "pretrain", "synthetic", "skelemixclr", *TINY,
+            f"data.path={config.data.path}", "train.epochs=2", "train.knn_every=2", "--run-dir", str(tmp_path / "run")]
     result = subprocess.run(args, capture_output=True, text=True, env={**__import__("os").environ,
                                                                        "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr

@@ -106,7 +106,8 @@ def upgrade_state_dict(state_dict: dict[str, torch.Tensor], version: int) -> dic
 
 def _trainable_names(state_dict: dict) -> list[str]:
     """The query side's parameter names in registration order: the order of the optimizer's state."""
-    return [key for key in state_dict if key.startswith(("encoder.", "projector.")) and not key.endswith(BUFFER_SUFFIXES)]
+    return [key for key in state_dict
+            if key.startswith(("encoder.", "projector.")) and not key.endswith(BUFFER_SUFFIXES)]
 
 
 def upgrade(state: dict) -> dict:

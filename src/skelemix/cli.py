@@ -50,7 +50,7 @@ Scale = Annotated[str, typer.Option(help="none; minmax: each axis of a sequence 
 Workers = Annotated[Optional[int], typer.Option(help="Reader processes [default: one per CPU core; 0: none].")]
 Strict = Annotated[bool, typer.Option(help="Fail on the first bad sample instead of skipping and counting it.")]
 Progress = Annotated[bool, typer.Option(help="Show a progress bar with the rate.")]
-Layout = Annotated[str, typer.Option(help="Skeleton layout: ntu25, kinect_v1 or coco17.")]
+Layout = Annotated[str, typer.Option(help="Skeleton layout (skelemix/layouts.py), e.g. ntu25, kinect_v1, coco17.")]
 
 
 def _prepare(function, *args, frames: int, centring: str, rotate: bool, persons: int, scale: str,
@@ -61,7 +61,8 @@ def _prepare(function, *args, frames: int, centring: str, rotate: bool, persons:
     from .data.format import default_workers
     from .data.preprocess import Preprocessing
 
-    report = function(*args, preprocessing=Preprocessing(frames, centring, rotate, persons, scale, rotation, resize), strict=strict,
+    preprocessing = Preprocessing(frames, centring, rotate, persons, scale, rotation, resize)
+    report = function(*args, preprocessing=preprocessing, strict=strict,
                       progress=progress, workers=default_workers() if workers is None else workers, **kwargs)
     prepared = PreparedDataset(report.path)
     typer.echo(f"wrote {report.samples} samples to {report.path} ({'; '.join(_split_counts(prepared))})")

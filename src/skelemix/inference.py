@@ -4,7 +4,8 @@
 Inputs are prepared dataset directories (every sample, already preprocessed), raw files the prepare command
 reads one at a time (NTU ``.skeleton``, NW-UCLA ``.json``) or OpenPose output (a folder of per-frame JSON files, or
 a folder of such folders; its joints mapped to the model's layout, e.g. BODY_25 -> COCO-17), which are preprocessed
-exactly as the model's training data was: the classifier file records that preprocessing; for a pretraining checkpoint it is read from
+exactly as the model's training data was: the classifier file records that preprocessing; for a pretraining
+checkpoint it is read from
 the pretraining dataset's ``dataset.json`` (the paper's defaults if that dataset is not on this machine).
 
 Example:

@@ -232,8 +232,11 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
     try:
         trainer.fit(model, loader, ckpt_path=checkpoint, weights_only=True)
     except SystemExit:
-        if trainer.interrupted:  # Lightning exits on KeyboardInterrupt; report it as one
-            raise KeyboardInterrupt(interrupt.message or "interrupted before the first step ended") from None
+        if trainer.interrupted:  # Lightning exits on KeyboardInterrupt and SIGTERM; report it as an interrupt
+            stopped = (f"stopped at step {trainer.global_step}, inside an epoch; continue from the last finished "
+                       f"epoch with `skelemix pretrain --resume {run_dir}`") if trainer.global_step else \
+                "interrupted before the first step ended"
+            raise KeyboardInterrupt(interrupt.message or stopped) from None
         raise
     if trainer.is_global_zero:
         (run_dir / "pretrain_summary.yaml").write_text(yaml.safe_dump({
