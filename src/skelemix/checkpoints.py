@@ -75,6 +75,19 @@ def _format_1_name(key: str) -> str:
     return f"{prefix}{block}.graph_conv.edge_importance" if rest == "edge_importance" else key
 
 
+def from_convolution_layout(name: str, tensor: torch.Tensor, partitions: int) -> torch.Tensor:
+    """One tensor stored as 1x1 convolutions (format 1, and the authors' code) in skelemix's layout, by its skelemix
+    name: ``graph_conv.weight`` (K C_out, C_in, 1, 1) -> (K, C_out, C_in), ``graph_conv.bias`` (K C_out,) -> (K,
+    C_out), ``residual.0.weight`` (C_out, C_in, 1, 1) -> (C_out, C_in); any other tensor as it is."""
+    if name.endswith("graph_conv.weight"):
+        return tensor.reshape(partitions, -1, tensor.shape[1])
+    if name.endswith("graph_conv.bias"):
+        return tensor.reshape(partitions, -1)
+    if name.endswith("residual.0.weight"):
+        return tensor.reshape(tensor.shape[:2])
+    return tensor
+
+
 def upgrade_state_dict(state_dict: dict[str, torch.Tensor], version: int) -> dict[str, torch.Tensor]:
     """Weights of checkpoint format ``version`` under the current format's names, shapes and order.
 
@@ -91,13 +104,7 @@ def upgrade_state_dict(state_dict: dict[str, torch.Tensor], version: int) -> dic
             deferred[name] = tensor  # placed after the convolution's bias, where format 2 registers it
             continue
         partitions = state_dict[key.split("blocks.")[0] + "adjacency"].shape[0] if "blocks." in key else 0
-        if name.endswith("graph_conv.weight"):
-            tensor = tensor.reshape(partitions, -1, tensor.shape[1])
-        elif name.endswith("graph_conv.bias"):
-            tensor = tensor.reshape(partitions, -1)
-        elif name.endswith("residual.0.weight"):
-            tensor = tensor.reshape(tensor.shape[:2])
-        upgraded[name] = tensor
+        upgraded[name] = from_convolution_layout(name, tensor, partitions)
         if name.endswith("graph_conv.bias"):
             importance = name.replace("graph_conv.bias", "graph_conv.edge_importance")
             upgraded[importance] = deferred.pop(importance)

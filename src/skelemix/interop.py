@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from .checkpoints import FORMAT_VERSION, CheckpointError, read_checkpoint, rng_states
+from .checkpoints import FORMAT_VERSION, CheckpointError, from_convolution_layout, read_checkpoint, rng_states
 from .config import load_config
 from .files import atomic_file
 from .layouts import LAYOUTS
@@ -46,16 +46,6 @@ def _reference_to_ours(name: str) -> str | None:
     return None
 
 
-def _reshape_for_ours(name: str, tensor: torch.Tensor, partitions: int) -> torch.Tensor:
-    if name.endswith("graph_conv.weight"):  # (K C_out, C_in, 1, 1) -> (K, C_out, C_in)
-        return tensor.reshape(partitions, -1, tensor.shape[1])
-    if name.endswith("graph_conv.bias"):  # (K C_out,) -> (K, C_out)
-        return tensor.reshape(partitions, -1)
-    if re.search(r"residual\.0\.weight$", name):  # (C_out, C_in, 1, 1) -> (C_out, C_in)
-        return tensor.reshape(tensor.shape[0], tensor.shape[1])
-    return tensor
-
-
 def from_reference(state: dict) -> tuple[dict[str, torch.Tensor], list[str]]:
     """(the reference file's tensors under skelemix's names and shapes, the file's keys that map to nothing)."""
     partitions = state["encoder_q.A"].shape[0] if "encoder_q.A" in state else 3
@@ -71,7 +61,7 @@ def from_reference(state: dict) -> tuple[dict[str, torch.Tensor], list[str]]:
             if name.startswith("fc."):
                 ours[head_prefix + name[3:]] = tensor
             elif (mapped := _reference_to_ours(name)) is not None:
-                ours[encoder_prefix + mapped] = _reshape_for_ours(mapped, tensor, partitions)
+                ours[encoder_prefix + mapped] = from_convolution_layout(mapped, tensor, partitions)
             else:
                 unknown.append(key)
         else:

@@ -6,7 +6,7 @@ frames are ordered by the last number in the name. A folder of such files is one
 one clip per sub-folder. The model is BODY_25 or BODY_25B (both 25 keypoints, told apart by where joint 1 lies:
 BODY_25's neck, far from the nose, or BODY_25B's left eye, next to it), or named with ``model``.
 
-Real output is messy, and each problem is handled and counted in the dataset's ``dataset.json`` (``openpose``):
+Real output is messy, and each problem is handled and counted in the dataset's ``dataset.json`` (``source``):
 
 - several people in a frame: one track per kept person (``persons``, 1 by default), started on the largest, most
   confident detection and continued in each frame by the detection nearest to where the track was last seen
@@ -219,7 +219,7 @@ def prepare_openpose(source: str | Path, out_dir: str | Path, labels: str | Path
     """Prepare every clip under ``source``. ``labels``: a CSV of clip,action[,split] (benchmark ``labelled``;
     without it every clip is unlabelled, benchmark ``all``, for pretraining, embed and predict). ``layout``: the
     prepared joints, the model's own (default) or one it maps to (``coco17``). ``options`` go to write_prepared;
-    the tracking counts go to dataset.json (``openpose``)."""
+    the tracking counts go to dataset.json (``source``)."""
     source = Path(source)
     if model is not None and model not in MODELS:
         raise DatasetError(f"unknown OpenPose model {model!r}; known: {', '.join(MODELS)}")
