@@ -1,9 +1,13 @@
-"""The bad-input catalogue (docs/BAD_INPUT.md): every row's message and exit code, through the command line."""
+"""The bad-input catalogue (docs/BAD_INPUT.md): every row's message and exit code, through the command line in this
+process and through the installed executable."""
 
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -57,13 +61,20 @@ def world(tmp_path_factory):
     partial = torch.load(root / "authors.pt", weights_only=True)
     del partial["encoder_q.data_bn.weight"]
     torch.save(partial, root / "partial.pt")
-    eighteen = [{"pose_keypoints_2d": [1.0, 2.0, 0.9] * 18}]
-    for clip, people in {"nobody": [], "foreign": None, "eighteen": eighteen}.items():
+    twenty = [{"pose_keypoints_2d": [1.0, 2.0, 0.9] * 20}]
+    for clip, people in {"nobody": [], "foreign": None, "twenty": twenty}.items():
         (root / clip).mkdir()
         for t in range(3):
             frame = {"people": people} if people is not None else {"nose": {"x": 1, "y": 2}}
             (root / clip / f"{t:03d}.json").write_text(json.dumps(frame))
     (root / "labels.csv").write_text("nobody\n")
+    (root / "movenet.json").write_text(json.dumps([{"nose": {"x": 1.0, "y": 2.0}}] * 3))
+    (root / "mmpose20.json").write_text(json.dumps([{"frame_id": 0, "instances": [
+        {"keypoints": [[1.0, 2.0]] * 20, "keypoint_scores": [0.9] * 20}]}]))
+    frame = "1," + "0.1,0.2,2.5,0," * 25
+    (root / "untracked.csv").write_text(f"{frame}\n{frame}\n")
+    (root / "cut.csv").write_text(f"{frame}\n{frame[:40]}\n")
+    (root / "notes.txt").write_text("not a recording")
     return {"root": root, "data": data, **damaged}
 
 
@@ -142,8 +153,20 @@ CASES = {
                                                              str(w["root"] / "out-nobody"), "--no-progress"], 1),
     "not OpenPose output": (lambda w: ["prepare", "openpose", str(w["root"] / "foreign"), str(w["root"] / "out-foreign"),
                                        "--no-progress"], 1),
-    "18 keypoints per person match no OpenPose model": (lambda w: ["prepare", "openpose", str(w["root"] / "eighteen"),
-                                                                   str(w["root"] / "out-18"), "--no-progress"], 1),
+    "20 keypoints per person match no OpenPose model": (lambda w: ["prepare", "openpose", str(w["root"] / "twenty"),
+                                                                   str(w["root"] / "out-20"), "--no-progress"], 1),
+    "not a list of 33 [x, y, z] landmarks": (lambda w: ["prepare", "mediapipe", str(w["root"] / "movenet.json"),
+                                                        str(w["root"] / "out-mp"), "--no-progress"], 1),
+    "20 keypoints match no layout": (lambda w: ["prepare", "keypoints-json", str(w["root"] / "mmpose20.json"),
+                                                str(w["root"] / "out-kp"), "--no-progress"], 1),
+    "the camera tracked no joint": (lambda w: ["prepare", "kinect-csv", str(w["root"] / "untracked.csv"),
+                                               str(w["root"] / "out-k1"), "--no-progress"], 1),
+    "line 2: 12 values, a Kinect v2 frame has 101": (lambda w: ["prepare", "kinect-csv", str(w["root"] / "cut.csv"),
+                                                                str(w["root"] / "out-k2"), "--no-progress"], 1),
+    "notes.txt: not a clip skelemix can read": (lambda w: ["embed", str(w["root"] / "run"), str(w["root"] / "notes.txt"),
+                                                           "--out", str(w["root"] / "f.npy")], 1),
+    "windows apply to raw files": (lambda w: ["embed", str(w["root"] / "run"), str(w["data"]), "--window", "8",
+                                              "--out", str(w["root"] / "f.npy")], 1),
     "expected clip,action[,split]": (lambda w: ["prepare", "openpose", str(w["root"] / "nobody"), str(w["root"] / "o"),
                                                 "--labels", str(w["root"] / "labels.csv")], 1),
     # command-line arguments
@@ -164,6 +187,34 @@ def test_catalogue_entry(message, world, capsys):
         assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("skelemix: error: "), stderr
     assert "Traceback" not in stderr
     assert not (world["root"] / "new-run" / "checkpoints").exists()  # nothing half-made by a failed pretrain
+
+
+# through the executable: at least one row of each section of the catalogue (every row costs a process start, and
+# those that reach torch and Lightning take seconds each)
+SHELL_ROWS = ["unknown key 'train.epohcs'", "no such prepared dataset directory", "no such checkpoint",
+              "not a skelemix classifier", "missing: encoder_q.data_bn.weight", "not OpenPose output",
+              "not a list of 33 [x, y, z] landmarks", "20 keypoints match no layout", "the camera tracked no joint",
+              "expected clip,action[,split]", "Missing argument", "output directory exists and is not empty"]
+
+
+def test_the_catalogue_through_the_installed_executable(world):
+    """Rows again through the real ``skelemix`` executable, as a user's shell runs it: exit code and stderr."""
+    executable = shutil.which("skelemix")
+    if executable is None:
+        pytest.skip("the skelemix executable is not on PATH (install the package)")
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def shell(message):
+        make_args, expected_code = CASES[message]
+        done = subprocess.run([executable, *make_args(world)], cwd=world["root"], env=environment, text=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+        return message, expected_code, done.returncode, done.stderr
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for message, expected_code, code, stderr in pool.map(shell, SHELL_ROWS):
+            assert code == expected_code and message in stderr, (message, code, stderr)
+            if expected_code == 1:
+                assert stderr.startswith("skelemix: error: ") and len(stderr.strip().splitlines()) == 1, stderr
 
 
 def test_the_catalogue_lists_exactly_what_is_tested():

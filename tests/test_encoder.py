@@ -68,7 +68,7 @@ def test_layouts_match_the_issue_body_parts():
 
 
 def test_unknown_layout_names_the_known_ones():
-    with pytest.raises(ValueError, match="body25, body25b, coco17, kinect_v1, mediapipe33, mediapipe33_world, ntu25"):
+    with pytest.raises(ValueError, match="body25, body25b, coco17, coco18, kinect_v1, mediapipe33, mediapipe33_world, ntu25"):
         get_layout("openpose18")
 
 

@@ -10,7 +10,9 @@ from skelemix.config import load_config
 from skelemix.data import PreparedDataset
 from skelemix.data.preprocess import Preprocessing
 from skelemix.data.format import DatasetError
-from skelemix.data.openpose import fill_missing, prepare_openpose, read_detections, read_openpose_clip
+from skelemix.data.clips import prepare_clips
+from skelemix.data.openpose import read_detections, read_openpose_clip
+from skelemix.data.recordings import fill_missing
 from skelemix.inference import embed, load_inputs
 from skelemix.layouts import JOINT_MAPPINGS, LAYOUTS, get_layout, map_joints
 from skelemix.training import pretrain
@@ -33,22 +35,23 @@ def _raw(path):
 
 
 def test_each_sample_prepares_with_its_clips_frames_and_model(pose_dir, tmp_path):
-    report = prepare_openpose(pose_dir / "openpose-body25", tmp_path / "b25")
+    report = prepare_clips("openpose", pose_dir / "openpose-body25", tmp_path / "b25")
     dataset = PreparedDataset(report.path)
     assert [s.name for s in dataset.samples] == ["27", "32", "95"]
     assert [s.frames for s in dataset.samples] == [90, 90, 90]
-    assert dataset.layout.name == "body25" and dataset.info["source"]["model"] == "body25"
+    assert dataset.layout.name == "body25" and dataset.info["source"]["layout"] == "body25"
     # clips 27 and 32 have 11 + 2 x 3 and 13 extra detections: all dropped, none missing for the walker
     assert dataset.info["source"]["dropped"] == 11 + 2 * 3 + 13 and dataset.info["source"]["missing_frames"] == 0
-    report = prepare_openpose(pose_dir / "openpose-body25b" / "cam1_json", tmp_path / "b25b")
+    report = prepare_clips("openpose", pose_dir / "openpose-body25b" / "cam1_json", tmp_path / "b25b")
     dataset = PreparedDataset(report.path)
-    assert [s.frames for s in dataset.samples] == [100] and dataset.info["source"]["model"] == "body25b"
+    assert [s.frames for s in dataset.samples] == [100] and dataset.info["source"]["layout"] == "body25b"
 
 
 def test_joint_positions_are_the_raw_files(pose_dir):
     clip = pose_dir / "openpose-body25" / "95"
-    bodies, model, _ = read_openpose_clip(clip)
-    assert model == "body25" and bodies.shape == (1, 90, 25, 3)
+    read = read_openpose_clip(clip)
+    bodies = read.bodies
+    assert read.layout == "body25" and bodies.shape == (1, 90, 25, 3)
     for frame in (0, 37, 89):
         raw = _raw(clip / f"{frame:03d}.json")[0]
         seen = raw[:, 2] > 0
@@ -58,7 +61,8 @@ def test_joint_positions_are_the_raw_files(pose_dir):
 
 def test_the_treadmill_walker_is_tracked_through_clip_27s_crowded_frames(pose_dir):
     clip = pose_dir / "openpose-body25" / "27"
-    bodies, _, report = read_openpose_clip(clip)
+    read = read_openpose_clip(clip)
+    bodies, report = read.bodies, read.report
     frames = [_raw(clip / f"{t:03d}.json") for t in range(90)]
 
     def centre(detection):
@@ -76,8 +80,9 @@ def test_the_treadmill_walker_is_tracked_through_clip_27s_crowded_frames(pose_di
 
 def test_body25b_keeps_the_person_on_the_beam_and_drops_the_weak_second_detection(pose_dir):
     clip = pose_dir / "openpose-body25b" / "cam1_json"
-    bodies, model, report = read_openpose_clip(clip)
-    assert model == "body25b" and report.dropped == report.detections - 100
+    read = read_openpose_clip(clip)
+    bodies, report = read.bodies, read.report
+    assert read.layout == "body25b" and report.dropped == report.detections - 100
     raws = [_raw(path) for path in sorted(clip.glob("*.json"))]
     assert [len(r) for r in raws].count(2) == 99 and len(raws[37]) == 3
     for t, raw in enumerate(raws):
@@ -120,7 +125,7 @@ def test_gaps_are_interpolated_per_joint_and_counted():
 def test_labels_and_bad_input_name_the_file(pose_dir, tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text("clip,action,split\n27,hooligan walk,train\n32,scuba walk,train\n95,collapsing walk,test\n")
-    dataset = PreparedDataset(prepare_openpose(pose_dir / "openpose-body25", tmp_path / "lab", labels=labels,
+    dataset = PreparedDataset(prepare_clips("openpose", pose_dir / "openpose-body25", tmp_path / "lab", labels=labels,
                                                layout="coco17").path)
     assert dataset.class_names == ["collapsing walk", "hooligan walk", "scuba walk"] and dataset.layout.name == "coco17"
     assert dataset.split("labelled") == {"train": [0, 1], "test": [2]} and dataset.data.shape[3] == 17
@@ -146,7 +151,7 @@ def test_labels_and_bad_input_name_the_file(pose_dir, tmp_path):
 
 
 def test_a_coco17_model_embeds_openpose_clips_through_the_mapping(pose_dir, tmp_path):
-    data = prepare_openpose(pose_dir / "openpose-body25", tmp_path / "coco", layout="coco17").path
+    data = prepare_clips("openpose", pose_dir / "openpose-body25", tmp_path / "coco", layout="coco17").path
     config = load_config(["synthetic", "skelemixclr"], [
         f"data.path={data}", "data.benchmark=all", "encoder.hidden_channels=4", "encoder.out_channels=16",
         "encoder.projection_dim=8", "encoder.dropout=0.0", "method.queue_size=8", "method.mix.min_frames=1",

@@ -22,7 +22,7 @@ from skelemix.schedule import lr_factor
 # a 5-joint star: joint 0 the centre with children 1 and 2; 3 hangs from 1, 4 from 3
 STAR = SkeletonLayout("star", ("c", "a", "b", "a2", "a3"), parents=(0, 0, 0, 1, 3), centre=0,
                       parts={"trunk": (0,), "left_arm": (1,), "right_arm": (2,), "left_leg": (3,),
-                             "right_leg": (4,)}, shoulders=(1, 2))
+                             "right_leg": (4,)}, shoulders=(1, 2), hips=(3, 4))
 
 
 def test_reference_graph_by_hand_on_a_tiny_tree():

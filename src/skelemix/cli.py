@@ -46,7 +46,7 @@ Rotate = Annotated[bool, typer.Option(help="Turn each sequence about the vertica
                                            "parallel to x (3D layouts).")]
 Persons = Annotated[int, typer.Option(help="Bodies kept per sample (M).")]
 Scale = Annotated[str, typer.Option(help="none; minmax: each axis of a sequence to [-1, 1] by its range (the "
-                                         "field's NW-UCLA loaders).")]
+                                         "field's NW-UCLA loaders); torso: divided by the median torso length.")]
 Workers = Annotated[Optional[int], typer.Option(help="Reader processes [default: one per CPU core; 0: none].")]
 Strict = Annotated[bool, typer.Option(help="Fail on the first bad sample instead of skipping and counting it.")]
 Progress = Annotated[bool, typer.Option(help="Show a progress bar with the rate.")]
@@ -69,6 +69,9 @@ def _prepare(function, *args, frames: int, centring: str, rotate: bool, persons:
     notes = {k: v for k, v in report.info.items() if isinstance(v, int) and v}
     if notes:
         typer.echo("left out: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in notes.items()))
+    repairs = {k: v for k, v in report.info.get("source", {}).items() if isinstance(v, int) and v and k != "detections"}
+    if repairs:
+        typer.echo("repaired: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in repairs.items()))
     if report.skipped:
         for _, problem in report.skipped[:10]:
             typer.echo(f"skipped: {problem}", err=True)
@@ -217,26 +220,76 @@ def prepare_nw_ucla_command(
              workers=workers, strict=strict, progress=progress)
 
 
+ClipSource = Annotated[Path, typer.Argument(help="One clip, or a folder of clips (one sample each).")]
+OutDir = Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be empty).")]
+ClipLabels = Annotated[Optional[Path], typer.Option(help="CSV of clip,action[,split] (clip: folder or file name without "
+                                                         "extension): labelled clips, benchmark 'labelled'; without "
+                                                         "it all clips, unlabelled, benchmark 'all'.")]
+ClipLayout = Annotated[Optional[str], typer.Option(help="Prepared joints: the source's own [default], or coco17 "
+                                                        "(mapped), so that one encoder serves several estimators.")]
+ClipPersons = Annotated[int, typer.Option(help="People tracked per clip (M).")]
+ClipScale = Annotated[str, typer.Option(help="torso: divide by the median torso length (pixels of different cameras "
+                                             "comparable); minmax; none.")]
+
+
+def _prepare_clips(clip_format: str, source: Path, out_dir: Path, labels: Optional[Path], layout: Optional[str],
+                   frames: int, persons: int, scale: str, strict: bool, progress: bool, rotate: bool = False,
+                   **reader_options) -> None:
+    from .data.clips import prepare_clips
+
+    _prepare(prepare_clips, clip_format, source, out_dir, labels=labels, layout=layout, frames=frames,
+             centring="frame", rotate=rotate, persons=persons, scale=scale, workers=0, strict=strict,
+             progress=progress, reader_options={k: v for k, v in reader_options.items() if v is not None})
+
+
 @prepare_app.command("openpose")
 def prepare_openpose_command(
     source: Annotated[Path, typer.Argument(help="A folder of OpenPose per-frame .json files (one clip), or a folder of "
                                                 "such folders (one clip each).")],
-    out_dir: Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be empty).")],
-    labels: Annotated[Optional[Path], typer.Option(help="CSV of clip,action[,split]: labelled clips (benchmark "
-                                                        "'labelled'); without it all clips, unlabelled (benchmark "
-                                                        "'all').")] = None,
-    model: Annotated[Optional[str], typer.Option(help="body25 | body25b [default: told from the keypoints].")] = None,
-    layout: Annotated[Optional[str], typer.Option(help="Prepared joints: the model's own, or coco17 (mapped), so that "
-                                                       "one encoder serves several estimators.")] = None,
-    frames: Frames = 64, persons: Annotated[int, typer.Option(help="People tracked per clip (M).")] = 1,
+    out_dir: OutDir, labels: ClipLabels = None, layout: ClipLayout = None,
+    model: Annotated[Optional[str], typer.Option(help="body25 | body25b | coco18 [default: told from the "
+                                                      "keypoints].")] = None,
+    frames: Frames = 64, persons: ClipPersons = 1, scale: ClipScale = "torso", strict: Strict = False,
+    progress: Progress = True,
+):
+    """OpenPose JSON (BODY_25, BODY_25B, COCO-18): the main person tracked across frames, gaps and unseen joints
+    filled in."""
+    _prepare_clips("openpose", source, out_dir, labels, layout, frames, persons, scale, strict, progress, model=model)
+
+
+@prepare_app.command("mediapipe")
+def prepare_mediapipe_command(
+    source: ClipSource, out_dir: OutDir, labels: ClipLabels = None, layout: ClipLayout = None,
+    coordinates: Annotated[str, typer.Option(help="image (x, y, visibility) or world (metres, 3D).")] = "image",
+    frames: Frames = 64, persons: ClipPersons = 1, scale: ClipScale = "torso", strict: Strict = False,
+    progress: Progress = True,
+):
+    """MediaPipe BlazePose landmarks: .json lists of 33 [x, y, z(, visibility)] per frame, or landmark .csv files."""
+    _prepare_clips("mediapipe", source, out_dir, labels, layout, frames, persons, scale, strict, progress,
+                   rotate=coordinates == "world", coordinates=coordinates)
+
+
+@prepare_app.command("keypoints-json")
+def prepare_keypoints_json_command(
+    source: ClipSource, out_dir: OutDir, labels: ClipLabels = None, layout: ClipLayout = None,
+    frames: Frames = 64, persons: ClipPersons = 1, scale: ClipScale = "torso", strict: Strict = False,
+    progress: Progress = True,
+):
+    """Named keypoints per frame (MoveNet, tfjs pose-detection) or MMPose inferencer output, COCO-17 or
+    MediaPipe-33."""
+    _prepare_clips("keypoints-json", source, out_dir, labels, layout, frames, persons, scale, strict, progress)
+
+
+@prepare_app.command("kinect-csv")
+def prepare_kinect_csv_command(
+    source: ClipSource, out_dir: OutDir, labels: ClipLabels = None,
+    frames: Frames = 64, persons: ClipPersons = 1, scale: ClipScale = "none", rotate: Rotate = True,
     strict: Strict = False, progress: Progress = True,
 ):
-    """OpenPose JSON (BODY_25, BODY_25B): the main person tracked across frames, gaps and unseen joints filled in."""
-    from .data.openpose import prepare_openpose
-
-    _prepare(prepare_openpose, source, out_dir, labels=labels, model=model, layout=layout, frames=frames,
-             centring="frame", rotate=False, persons=persons, scale="none", workers=0, strict=strict,
-             progress=progress)
+    """Kinect v2 body-tracking CSV (timestamp, 25 x (x, y, z, state)): NTU RGB+D joints, so NTU-pretrained encoders
+    read it."""
+    _prepare_clips("kinect-csv", source, out_dir, labels, None, frames, persons, scale, strict, progress,
+                   rotate=rotate)
 
 
 @prepare_app.command("synthetic")
@@ -351,7 +404,6 @@ def pretrain_command(
     import time
 
     from .config import ConfigError, load_config
-    from .training import pretrain, pretrain_seeds
 
     files, overrides = split_config_args(configs or [])
     overrides += [f"train.{key}={value}" for key, value in
@@ -369,6 +421,8 @@ def pretrain_command(
         config = load_config(files, overrides)
         if run_dir is None:
             run_dir = Path("runs") / f"{'-'.join(Path(f).stem for f in files)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    from .training import pretrain, pretrain_seeds  # after the config is read: a typo fails at once
+
     if seeds is not None:
         if resume is not None:
             raise ConfigError("--seeds resumes the stopped seeds itself: give --run-dir, not --resume")
@@ -601,17 +655,25 @@ def mix_command(data: Annotated[Path, typer.Argument(help="A prepared dataset.")
     typer.echo(f"wrote {mix_figure(data, out, tuple(pair) if pair else None, seed=seed)}")
 
 
-Inputs = Annotated[list[Path], typer.Argument(help="Prepared dataset directories or raw .skeleton / .json files.")]
+Inputs = Annotated[list[Path], typer.Argument(help="Prepared dataset directories, raw .skeleton / NW-UCLA .json files, or "
+                                                 "recordings: OpenPose folders, MediaPipe / keypoints .json, "
+                                                 "MediaPipe / Kinect .csv.")]
+
+
+Window = Annotated[Optional[int], typer.Option(help="Cut each raw sequence into windows of this many frames, each a "
+                                                  "sample named <name>@<first frame> (long recordings).")]
+Stride = Annotated[Optional[int], typer.Option(help="Frames between window starts [default: the window].")]
 
 
 @app.command("embed")
 def embed_command(source: Source, inputs: Inputs,
-                  out: Annotated[Path, typer.Option("--out", help="Features (N, D) .npy; names go to .txt beside.")]):
+                  out: Annotated[Path, typer.Option("--out", help="Features (N, D) .npy; names go to .txt beside.")],
+                  window: Window = None, stride: Stride = None):
     """Clean backbone features of a pretrained encoder for new sequences."""
     from .files import atomic_file
     from .inference import embed
 
-    names, features = embed(source, inputs)
+    names, features = embed(source, inputs, window, stride)
     with atomic_file(out) as temporary:
         with temporary.open("wb") as f:
             np.save(f, features)
@@ -625,12 +687,12 @@ def predict_command(
                                                     "semi evaluation.")],
     inputs: Inputs,
     top_k: Annotated[int, typer.Option(help="Classes to show per sample.")] = 5,
-    as_json: JsonOpt = False,
+    as_json: JsonOpt = False, window: Window = None, stride: Stride = None,
 ):
     """Top-k actions with probabilities for new sequences."""
     from .inference import predict
 
-    predictions = predict(classifier, inputs, top_k)
+    predictions = predict(classifier, inputs, top_k, window, stride)
     if as_json:
         typer.echo(json.dumps(predictions, indent=2))
         return

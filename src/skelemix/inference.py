@@ -2,8 +2,9 @@
 (``skelemix predict``).
 
 Inputs are prepared dataset directories (every sample, already preprocessed), raw files the prepare command
-reads one at a time (NTU ``.skeleton``, NW-UCLA ``.json``) or OpenPose output (a folder of per-frame JSON files, or
-a folder of such folders; its joints mapped to the model's layout, e.g. BODY_25 -> COCO-17), which are preprocessed
+reads one at a time (NTU ``.skeleton``, NW-UCLA ``.json``) or recordings of pose estimators and cameras (OpenPose
+folders, MediaPipe, MoveNet or MMPose JSON, MediaPipe or Kinect CSV: ``data.clips``; their joints mapped to the
+model's layout, e.g. BODY_25 -> COCO-17), which are preprocessed
 exactly as the model's training data was: the classifier file records that preprocessing; for a pretraining
 checkpoint it is read from
 the pretraining dataset's ``dataset.json`` (the paper's defaults if that dataset is not on this machine).
@@ -22,8 +23,9 @@ import torch
 
 from .data.format import DatasetError, PreparedDataset
 from .data.ntu import read_ntu_file
+from .data.nw_ucla import NAME_PATTERN as NW_UCLA_NAME
 from .data.nw_ucla import read_nw_ucla_file
-from .data.openpose import clip_folders, read_openpose_clip
+from .data.clips import FORMATS, clip_name, detect_format, read_clip
 from .data.preprocess import Preprocessing, preprocess
 from .evaluation.classifier import load_classifier
 from .evaluation.features import load_pretrained
@@ -32,39 +34,62 @@ from .layouts import SkeletonLayout, get_layout, map_joints
 RAW_READERS = {".skeleton": ("ntu25", read_ntu_file), ".json": ("kinect_v1", read_nw_ucla_file)}
 
 
-def load_inputs(paths: list[str | Path], layout: SkeletonLayout, preprocessing: Preprocessing
-                ) -> tuple[list[str], torch.Tensor]:
-    """Sample names and model inputs (N, 3, T, V, M) of prepared dataset directories and raw files."""
+def windows(frames: int, window: int, stride: int) -> list[int]:
+    """Start frames of the ``window``-frame windows ``stride`` apart that fit in ``frames`` (one from 0 if none fits).
+
+    >>> windows(100, 40, 30)
+    [0, 30, 60]
+    """
+    return list(range(0, max(frames - window, 0) + 1, stride))
+
+
+def load_inputs(paths: list[str | Path], layout: SkeletonLayout, preprocessing: Preprocessing,
+                window: int | None = None, stride: int | None = None) -> tuple[list[str], torch.Tensor]:
+    """Sample names and model inputs (N, 3, T, V, M) of prepared dataset directories, raw dataset files and
+    recordings of pose estimators and cameras (``data.clips``; a folder of OpenPose clips gives one sample each).
+
+    ``window``: cut each raw sequence into windows of that many frames, ``stride`` (default: ``window``) apart, each
+    preprocessed as a sample of its own and named ``<name>@<first frame>`` (long recordings, several actions)."""
+    if window is not None and (window < 1 or (stride or window) < 1):
+        raise ValueError(f"window and stride must be positive frame counts, got {window} and {stride}")
     names, arrays = [], []
+
+    def add(name: str, bodies: np.ndarray, where: Path) -> None:  # bodies (M, T, V, 3)
+        starts = windows(bodies.shape[1], window, stride or window) if window else [None]
+        for start in starts:
+            part = bodies if start is None else bodies[:, start:start + window]
+            try:
+                arrays.append(preprocess(part, layout, preprocessing)[None])
+            except ValueError as error:
+                raise DatasetError(f"{where}: {error} (the model's layout is {layout.name})") from None
+            names.append(name if start is None else f"{name}@{start}")
+
     for path in map(Path, paths):
-        if path.is_dir() and not (path / "dataset.json").is_file():
-            for folder in clip_folders(path):
-                bodies, model, _ = read_openpose_clip(folder, persons=preprocessing.persons)
-                try:
-                    arrays.append(preprocess(map_joints(bodies, model, layout.name), layout, preprocessing)[None])
-                except ValueError as error:
-                    raise DatasetError(f"{folder}: {error} (the model's layout is {layout.name})") from None
-                names.append(folder.name)
-            continue
-        if path.is_dir():
+        if (path / "dataset.json").is_file():
+            if window:
+                raise DatasetError(f"{path}: a prepared dataset is already resized; windows apply to raw files")
             prepared = PreparedDataset(path)
             if prepared.layout.name != layout.name:
                 raise DatasetError(f"{path}: layout {prepared.layout.name}, but the model's is {layout.name}")
             names += [s.name for s in prepared.samples]
             arrays.append(np.asarray(prepared.data, dtype=np.float32))
-            continue
-        if path.suffix not in RAW_READERS:
-            raise DatasetError(f"{path}: not a prepared dataset directory nor a raw file skelemix reads "
-                               f"({', '.join(RAW_READERS)})")
-        layout_name, read = RAW_READERS[path.suffix]
-        if layout_name != layout.name:
-            raise DatasetError(f"{path}: a {layout_name} file, but the model's layout is {layout.name}")
-        for sample, bodies in read(path):
-            try:
-                arrays.append(preprocess(bodies, layout, preprocessing)[None])
-            except ValueError as error:
-                raise DatasetError(f"{path}: {error}") from None
-            names.append(sample.name)
+        elif path.suffix == ".skeleton" or NW_UCLA_NAME.fullmatch(path.stem):
+            layout_name, read = RAW_READERS[path.suffix]
+            if layout_name != layout.name:
+                raise DatasetError(f"{path}: a {layout_name} file, but the model's layout is {layout.name}")
+            for sample, bodies in read(path):
+                add(sample.name, bodies, path)
+        elif not path.exists():
+            raise DatasetError(f"{path}: no such file or directory")
+        else:
+            clip_format = detect_format(path)
+            for clip_path in FORMATS[clip_format].find(path):
+                clip = read_clip(clip_path, preprocessing.persons, clip_format)
+                try:
+                    bodies = map_joints(clip.bodies, clip.layout, layout.name)
+                except ValueError as error:
+                    raise DatasetError(f"{clip_path}: {error}") from None
+                add(clip_name(clip_path), bodies, clip_path)
     if not arrays:
         raise DatasetError("no input samples")
     return names, torch.from_numpy(np.concatenate(arrays))
@@ -75,21 +100,23 @@ def _batched(function, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     return torch.cat([function(block) for block in x.split(batch_size)])
 
 
-def embed(checkpoint: str | Path, inputs: list[str | Path]) -> tuple[list[str], np.ndarray]:
-    """Clean backbone features (N, D) of the pretraining checkpoint's encoder for every input sample."""
+def embed(checkpoint: str | Path, inputs: list[str | Path], window: int | None = None, stride: int | None = None
+          ) -> tuple[list[str], np.ndarray]:
+    """Clean backbone features (N, D) of the pretraining checkpoint's encoder for every input sample (or window)."""
     model = load_pretrained(checkpoint)
     try:
         preprocessing = Preprocessing(**PreparedDataset(model.config.data.path).info["preprocessing"])
     except (DatasetError, TypeError, KeyError):
         preprocessing = Preprocessing(persons=2 if model.layout.name == "ntu25" else 1)
-    names, x = load_inputs(inputs, model.layout, preprocessing)
+    names, x = load_inputs(inputs, model.layout, preprocessing, window, stride)
     return names, _batched(model.embed, x).numpy()
 
 
-def predict(classifier_file: str | Path, inputs: list[str | Path], top_k: int = 5) -> list[dict]:
+def predict(classifier_file: str | Path, inputs: list[str | Path], top_k: int = 5, window: int | None = None,
+            stride: int | None = None) -> list[dict]:
     """[{"name", "top": [{"class", "label", "probability"}, ...]}] for every input sample, most probable first."""
     classifier, info = load_classifier(classifier_file)
-    names, x = load_inputs(inputs, get_layout(info["layout"]), Preprocessing(**info["preprocessing"]))
+    names, x = load_inputs(inputs, get_layout(info["layout"]), Preprocessing(**info["preprocessing"]), window, stride)
     probabilities = _batched(lambda block: classifier(block).softmax(dim=1), x)
     k = min(top_k, probabilities.shape[1])
     values, labels = probabilities.topk(k, dim=1)

@@ -33,6 +33,8 @@ class SkeletonLayout:
         centre: the joint each frame is centred on and the ST-GCN graph's centre.
         parts: the five SkeleMix body parts, name -> joint indices (together they cover every joint once).
         shoulders: (left, right) shoulder joints; preprocessing turns the line between them parallel to x.
+        hips: (left, right) hip joints; with the shoulders they give the torso length that ``scale="torso"``
+            divides by (pixels of different cameras and distances become comparable).
         channels: what the C=3 stored channels hold: ("x", "y", "z") for 3D layouts (y vertical), or
             ("x", "y", "score") for 2D pose estimates, whose third channel is a confidence, not a coordinate.
     """
@@ -43,6 +45,7 @@ class SkeletonLayout:
     centre: int
     parts: dict[str, tuple[int, ...]]
     shoulders: tuple[int, int]
+    hips: tuple[int, int]
     channels: tuple[str, str, str] = ("x", "y", "z")
 
     def __post_init__(self) -> None:
@@ -81,7 +84,8 @@ class SkeletonLayout:
         return [(j, p) for j, p in enumerate(self.parents) if j != p]
 
 
-def _from_one_based(name, joint_names, parents, centre, parts, shoulders, channels=("x", "y", "z")) -> SkeletonLayout:
+def _from_one_based(name, joint_names, parents, centre, parts, shoulders, hips, channels=("x", "y", "z")
+                    ) -> SkeletonLayout:
     return SkeletonLayout(
         name=name,
         joint_names=tuple(joint_names),
@@ -89,6 +93,7 @@ def _from_one_based(name, joint_names, parents, centre, parts, shoulders, channe
         centre=centre - 1,
         parts={part: tuple(j - 1 for j in joints) for part, joints in parts.items()},
         shoulders=(shoulders[0] - 1, shoulders[1] - 1),
+        hips=(hips[0] - 1, hips[1] - 1),
         channels=tuple(channels),
     )
 
@@ -114,6 +119,7 @@ NTU25 = _from_one_based(
         "right_leg": [17, 18, 19, 20],
     },
     shoulders=(5, 9),
+    hips=(13, 17),
 )
 
 # Kinect v1 (NW-UCLA, UTD-MHAD, MSR Action3D).
@@ -136,6 +142,7 @@ KINECT_V1 = _from_one_based(
         "right_leg": [17, 18, 19, 20],
     },
     shoulders=(5, 9),
+    hips=(13, 17),
 )
 
 # COCO-17 keypoints of 2D pose estimators (pyskl's 2D annotations). The tree hangs from the nose, as in
@@ -157,6 +164,7 @@ COCO17 = _from_one_based(
         "right_leg": [13, 15, 17],
     },
     shoulders=(6, 7),
+    hips=(12, 13),
     channels=("x", "y", "score"),
 )
 
@@ -179,6 +187,7 @@ BODY25 = _from_one_based(
         "right_leg": [10, 11, 12, 23, 24, 25],
     },
     shoulders=(6, 3),
+    hips=(13, 10),
     channels=("x", "y", "score"),
 )
 
@@ -201,6 +210,29 @@ BODY25B = _from_one_based(
         "right_leg": [13, 15, 17, 23, 24, 25],
     },
     shoulders=(6, 7),
+    hips=(12, 13),
+    channels=("x", "y", "score"),
+)
+
+# OpenPose COCO-18 (its older COCO model): BODY_25 without the mid-hip and the feet, in its own order.
+COCO18 = _from_one_based(
+    "coco18",
+    joint_names=[
+        "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow", "left_wrist",
+        "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle", "right_eye", "left_eye",
+        "right_ear", "left_ear",
+    ],
+    parents=[2, 2, 2, 3, 4, 2, 6, 7, 2, 9, 10, 2, 12, 13, 1, 1, 15, 16],
+    centre=2,
+    parts={
+        "trunk": [1, 2, 15, 16, 17, 18],
+        "left_arm": [6, 7, 8],
+        "right_arm": [3, 4, 5],
+        "left_leg": [12, 13, 14],
+        "right_leg": [9, 10, 11],
+    },
+    shoulders=(6, 3),
+    hips=(12, 9),
     channels=("x", "y", "score"),
 )
 
@@ -224,19 +256,22 @@ _MEDIAPIPE = dict(
         "right_leg": [25, 27, 29, 31, 33],
     },
     shoulders=(12, 13),
+    hips=(24, 25),
 )
 # MediaPipe BlazePose's 33 landmarks: image coordinates with a score channel, or world coordinates in metres
 MEDIAPIPE33 = _from_one_based("mediapipe33", **_MEDIAPIPE, channels=("x", "y", "score"))
 MEDIAPIPE33_WORLD = _from_one_based("mediapipe33_world", **_MEDIAPIPE)
 
 LAYOUTS: dict[str, SkeletonLayout] = {layout.name: layout for layout in
-                                      (NTU25, KINECT_V1, COCO17, BODY25, BODY25B, MEDIAPIPE33, MEDIAPIPE33_WORLD)}
+                                      (NTU25, KINECT_V1, COCO17, COCO18, BODY25, BODY25B, MEDIAPIPE33,
+                                       MEDIAPIPE33_WORLD)}
 
 # Where each joint of a target layout sits in a source layout (0-based source index per target joint), for sources
 # whose joints include the target's: one encoder can then serve several pose estimators.
 JOINT_MAPPINGS: dict[tuple[str, str], tuple[int, ...]] = {
     ("body25", "coco17"): (0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11),
     ("body25b", "coco17"): tuple(range(17)),
+    ("coco18", "coco17"): (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10),
     ("mediapipe33", "coco17"): (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28),
 }
 

@@ -12,7 +12,9 @@ float32, the per-sample slice of ``data.npy``. The steps, each an option with th
    reference code does after resizing, turn every frame of every body by its own shoulder angle
    (``"every_frame"``, with the reference's sign rule: one sign for the whole sequence, from its summed z offset);
 4. scaling ("none"): "minmax" maps each coordinate axis of the whole sequence to [-1, 1] by its minimum and
-   maximum over the present joints and frames, as the field's NW-UCLA loaders (CTR-GCN, Shift-GCN) do;
+   maximum over the present joints and frames, as the field's NW-UCLA loaders (CTR-GCN, Shift-GCN) do; "torso"
+   divides the coordinates by the first body's median torso length (shoulder midpoint to hip midpoint, over the
+   frames that show all four joints), so that pixels of different cameras and distances become comparable;
 5. resizing: linear interpolation of the valid frames to ``frames`` (64), the first and last kept exactly
    (``resize="align_corners"``), or at pixel centres as OpenCV's ``cv2.resize`` does in the reference code
    (``"half_pixel"``).
@@ -39,7 +41,7 @@ from ..layouts import SkeletonLayout
 
 CENTRING = ("frame", "body", "first_frame", "none")
 ROTATIONS = ("first_frame", "every_frame")
-SCALING = ("none", "minmax")
+SCALING = ("none", "minmax", "torso")
 RESIZING = ("align_corners", "half_pixel")
 
 
@@ -131,6 +133,9 @@ def preprocess(bodies: np.ndarray, layout: SkeletonLayout, options: Preprocessin
     bodies, present = bodies[:, valid], present[:, valid]
     space = slice(0, layout.spatial_channels)
 
+    if options.scale == "torso":
+        torso = torso_length(bodies[present[:, 0].argmax()], layout)  # before centring moves a joint to zero
+
     if options.centring == "body":
         bodies[..., space] -= bodies[:, :, layout.centre, None, space]
     elif options.centring != "none":
@@ -151,6 +156,8 @@ def preprocess(bodies: np.ndarray, layout: SkeletonLayout, options: Preprocessin
         coordinates = bodies[..., space][present]  # (present body-frames, V, S)
         low, high = coordinates.min(axis=(0, 1)), coordinates.max(axis=(0, 1))
         bodies[..., space] = 2 * (bodies[..., space] - low) / np.where(high > low, high - low, 1.0) - 1
+    elif options.scale == "torso":
+        bodies[..., space] /= torso
     bodies[~present] = 0.0
 
     out = np.zeros((3, options.frames, layout.num_joints, options.persons), dtype=np.float32)
@@ -160,6 +167,23 @@ def preprocess(bodies: np.ndarray, layout: SkeletonLayout, options: Preprocessin
             body = rotate_every_frame(body, layout.shoulders)
         out[..., m] = body.transpose(2, 0, 1)
     return out
+
+
+def torso_length(body: np.ndarray, layout: SkeletonLayout) -> float:
+    """Median over the frames of (T, V, 3) of the distance from the shoulders' midpoint to the hips' (spatial
+    channels), counting only frames where all four joints are seen (a 2D layout: score > 0; 3D: not all zero).
+    ValueError when no frame shows them."""
+    joints = list(layout.shoulders) + list(layout.hips)
+    if layout.spatial_channels == 2:
+        seen = (body[:, joints, 2] > 0).all(axis=1)
+    else:
+        seen = (np.abs(body[:, joints]).sum(axis=2) > 0).all(axis=1)
+    space = body[seen][..., :layout.spatial_channels]  # (frames seen, V, S)
+    lengths = np.linalg.norm(space[:, list(layout.shoulders)].mean(axis=1) - space[:, list(layout.hips)].mean(axis=1),
+                             axis=1)
+    if not len(lengths) or np.median(lengths) <= 0:
+        raise ValueError("scale torso: no frame shows both shoulders and both hips")
+    return float(np.median(lengths))
 
 
 def rotate_every_frame(body: np.ndarray, shoulders: tuple[int, int]) -> np.ndarray:
