@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from skelemix.augmentations import Shear, TemporalCrop
+from skelemix.augmentations import Rotation, Shear, TemporalCrop
 from skelemix.data.streams import to_stream
 from skelemix.graph import spatial_adjacency
 from skelemix.layouts import LAYOUTS, get_layout
@@ -106,6 +106,24 @@ def test_shear_is_a_per_sample_linear_map_with_unit_diagonal():
     sheared = Shear(0.5, coordinates=2)(scored)
     assert torch.equal(sheared[:, 2], scored[:, 2])  # the score is not a coordinate and never mixes in
     assert not torch.allclose(sheared[:, :2], scored[:, :2])
+
+
+def test_rotation_turns_about_the_vertical_axis_within_its_limit():
+    x = torch.zeros(64, 3, 1, 2, 1)
+    x[:, 0, 0, 0], x[:, 1, 0, 1] = 1.0, 1.0  # joint 0 the unit x vector, joint 1 the unit y (vertical) vector
+    y = Rotation(30.0)(x)[:, :, 0, :, 0]  # (N, 3, joints)
+    assert torch.allclose(y[:, :, 1], x[:, :, 0, 1, 0])  # the vertical axis stays
+    assert torch.allclose(y[:, 1, 0], torch.zeros(64))  # x stays horizontal, turned by the angle in [-30, 30]
+    angle = torch.rad2deg(torch.atan2(-y[:, 2, 0], y[:, 0, 0]))
+    assert angle.abs().max() <= 30.0 + 1e-4 and angle.std() > 5.0 and angle.min() < 0 < angle.max()
+    tilted = Rotation(0.0, tilt=20.0)(x)[:, :, 0, :, 0]
+    assert torch.allclose(tilted[:, :, 0], x[:, :, 0, 0, 0]) and torch.allclose(tilted.norm(dim=1), torch.ones(64, 2))
+    scored = torch.rand(8, 3, 2, 1, 1)
+    turned = Rotation(90.0, coordinates=2)(scored)
+    assert torch.equal(turned[:, 2], scored[:, 2])
+    assert torch.allclose(turned[:, :2].norm(dim=1), scored[:, :2].norm(dim=1))
+    with pytest.raises(ValueError, match="rotation angles must be >= 0"):
+        Rotation(-1.0)
 
 
 def test_2d_streams_carry_the_mean_score():

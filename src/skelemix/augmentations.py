@@ -1,7 +1,9 @@
-"""Batched view augmentations of SkeletonCLR: Shear and Temporal Crop, run on the training device.
+"""Batched view augmentations: SkeletonCLR's Shear and Temporal Crop, and an optional Rotation, on the training device.
 
-Both take (N, C=3, T, V, M) and return the same shape, drawing independent parameters per sample from
-torch's global generator (seeded per run by Lightning, so they differ across epochs and steps).
+Each takes (N, C=3, T, V, M) and returns the same shape, drawing independent parameters per sample from
+torch's global generator (seeded per run by Lightning, so they differ across epochs and steps). Rotation is not
+in the paper (``augment.rotation=0``, the default, leaves it out): it turns each view as if seen from another
+camera, the view transform the field's NW-UCLA loaders apply in training (CTR-GCN: up to 60 degrees).
 
 Example:
     >>> import torch
@@ -64,8 +66,44 @@ class TemporalCrop(nn.Module):
         return padded.gather(2, index)
 
 
-class ViewAugmentation(nn.Sequential):
-    """Shear, then Temporal Crop: one contrastive view."""
+class Rotation(nn.Module):
+    """Turn each sample by its own random angles: about the vertical axis y by U(-degrees, degrees), then about x by
+    U(-tilt, tilt) (3D layouts); 2D layouts (``coordinates`` = 2) turn in the image plane by U(-degrees, degrees),
+    the score channel unchanged."""
 
-    def __init__(self, shear: float = 0.5, padding_ratio: int = 6, coordinates: int = 3):
-        super().__init__(Shear(shear, coordinates), TemporalCrop(padding_ratio))
+    def __init__(self, degrees: float = 60.0, tilt: float = 0.0, coordinates: int = 3):
+        super().__init__()
+        if degrees < 0 or tilt < 0:
+            raise ValueError(f"rotation angles must be >= 0, got {degrees} and {tilt}")
+        if coordinates not in (2, 3):
+            raise ValueError(f"coordinates must be 2 or 3, got {coordinates}")
+        self.degrees, self.tilt, self.coordinates = degrees, tilt, coordinates
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+
+        def angles(limit: float) -> torch.Tensor:
+            return torch.deg2rad((torch.rand(n, device=x.device) * 2 - 1) * limit)
+
+        def rotation(angle: torch.Tensor, first: int, second: int) -> torch.Tensor:
+            """(N, 3, 3) rotations in the plane of axes first -> second."""
+            matrix = torch.eye(3, device=x.device).repeat(n, 1, 1)
+            cos, sin = angle.cos(), angle.sin()
+            matrix[:, first, first], matrix[:, first, second] = cos, -sin
+            matrix[:, second, first], matrix[:, second, second] = sin, cos
+            return matrix
+
+        if self.coordinates == 2:
+            matrix = rotation(angles(self.degrees), 0, 1)
+        else:  # about y turns z into x; about x turns y into z
+            matrix = rotation(angles(self.tilt), 1, 2) @ rotation(angles(self.degrees), 2, 0)
+        return torch.einsum("nij,njtvm->nitvm", matrix.to(x.dtype), x)
+
+
+class ViewAugmentation(nn.Sequential):
+    """Rotation (when ``rotation`` or ``tilt`` > 0), Shear, then Temporal Crop: one contrastive view."""
+
+    def __init__(self, shear: float = 0.5, padding_ratio: int = 6, coordinates: int = 3, rotation: float = 0.0,
+                 tilt: float = 0.0):
+        turn = [Rotation(rotation, tilt, coordinates)] if rotation or tilt else []
+        super().__init__(*turn, Shear(shear, coordinates), TemporalCrop(padding_ratio))

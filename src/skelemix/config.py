@@ -52,6 +52,8 @@ class EncoderConfig:
 class AugmentConfig:
     shear: float = 0.5
     temporal_padding_ratio: int = 6
+    rotation: float = 0.0  # degrees about the vertical axis (2D: in the image plane); 0: none, as in the paper
+    tilt: float = 0.0  # degrees about x (3D)
 
 
 @dataclass

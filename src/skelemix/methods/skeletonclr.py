@@ -59,8 +59,9 @@ class SkeletonCLR(L.LightningModule):
         self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         self.key_projector = copy.deepcopy(self.projector).requires_grad_(False)
         self.queue = MemoryQueue(config.method.queue_size, enc.projection_dim)
-        self.augment = ViewAugmentation(config.augment.shear, config.augment.temporal_padding_ratio,
-                                        layout.spatial_channels)
+        augment = config.augment
+        self.augment = ViewAugmentation(augment.shear, augment.temporal_padding_ratio, layout.spatial_channels,
+                                        augment.rotation, augment.tilt)
         self.skipped_steps = 0
 
     @property
