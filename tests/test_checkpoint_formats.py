@@ -1,14 +1,16 @@
-"""Checkpoints outlive a version: a format-1 run (written by skelemix before the graph convolution stored its weights
-per partition) loads, evaluates and resumes.
+"""Checkpoints outlive a version: runs of every earlier format load, evaluate and resume.
 
-tests/data/format1/ holds a tiny run's last.ckpt written by commit 52d071b (hidden 4, out 16, projection 8, queue 32,
-1 epoch on synthetic data) and its encoder's features and projections on a fixed input, computed by that commit.
+tests/data/format1/ holds a tiny run's last.ckpt written by commit 52d071b (format 1: skelemix's own names, the graph
+convolution as a 1x1 convolution), tests/data/format2/ one written by commit c643ff1 (format 2: the graph convolution
+per partition); both hidden 4, out 16, projection 8, queue 32, 1 epoch on synthetic data, with their encoder's
+features and projections on a fixed input, computed by the commit that wrote them.
 """
 
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from skelemix.checkpoints import FORMAT_VERSION, read_checkpoint
@@ -17,7 +19,8 @@ from skelemix.data import prepare_synthetic
 from skelemix.evaluation.features import load_pretrained
 from skelemix.training import pretrain
 
-FORMAT1 = Path(__file__).parent / "data" / "format1"
+DATA = Path(__file__).parent / "data"
+FORMAT1 = DATA / "format1"
 
 
 def test_the_stored_file_is_format_1_with_the_old_shapes():
@@ -27,11 +30,21 @@ def test_the_stored_file_is_format_1_with_the_old_shapes():
     assert "encoder.blocks.4.edge_importance" in raw["state_dict"]
 
 
-def test_a_format_1_checkpoint_gives_the_features_its_version_computed():
-    state = read_checkpoint(FORMAT1 / "last.ckpt")
-    assert state["skelemix"]["format_version"] == FORMAT_VERSION and state["skelemix"]["upgraded_from"] == 1
-    model = load_pretrained(FORMAT1 / "last.ckpt")
-    outputs = np.load(FORMAT1 / "outputs.npz")
+def test_the_stored_format_2_file_has_the_per_partition_shapes():
+    raw = torch.load(DATA / "format2" / "last.ckpt", weights_only=True)
+    assert raw["skelemix"]["format_version"] == 2
+    assert raw["state_dict"]["encoder.blocks.4.graph_conv.weight"].shape == (3, 8, 4)
+    assert raw["state_dict"]["encoder.blocks.4.residual.0.weight"].shape == (8, 4)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_old_checkpoint_gives_the_features_its_version_computed(version):
+    folder = DATA / f"format{version}"
+    state = read_checkpoint(folder / "last.ckpt")
+    assert state["skelemix"]["format_version"] == FORMAT_VERSION and state["skelemix"]["upgraded_from"] == version
+    assert list(state["state_dict"]) == list(load_pretrained(folder / "last.ckpt").state_dict())  # names and order
+    model = load_pretrained(folder / "last.ckpt")
+    outputs = np.load(folder / "outputs.npz")
     with torch.no_grad():
         features = model.encoder(torch.from_numpy(outputs["x"]))
         projection = model.projector(features)
@@ -39,17 +52,39 @@ def test_a_format_1_checkpoint_gives_the_features_its_version_computed():
     torch.testing.assert_close(projection, torch.from_numpy(outputs["projection"]), rtol=1e-5, atol=1e-6)
 
 
-def test_a_format_1_run_resumes_with_its_optimizer_state(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_old_run_resumes_with_its_optimizer_state(version, tmp_path):
+    folder = DATA / f"format{version}"
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
-    shutil.copy(FORMAT1 / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    shutil.copy(folder / "last.ckpt", run / "checkpoints" / "last.ckpt")
     data = prepare_synthetic(tmp_path / "data", performers=2, repetitions=2, frames=16).path
     config = load_config([], [f"data.path={data}", "train.epochs=2"],
-                         base=load_pretrained(FORMAT1 / "last.ckpt").config)
+                         base=load_pretrained(folder / "last.ckpt").config)
     pretrain(config, run, progress=False, resume=True)
-    before = torch.load(FORMAT1 / "last.ckpt", weights_only=True)["global_step"]
+    before = torch.load(folder / "last.ckpt", weights_only=True)["global_step"]
     state = read_checkpoint(run)
     assert (state["epoch"], state["global_step"]) == (1, 2 * before)  # a second epoch of the same length ran
     assert state["skelemix"]["format_version"] == FORMAT_VERSION
     momentum = state["optimizer_states"][0]["state"]
-    assert any(buffer["momentum_buffer"].shape == (3, 8, 4) for buffer in momentum.values())
+    # the graph convolution of block 4 (C_in 4, C_out 8, K 3): its momentum in the convolution layout of format 3
+    assert any(buffer["momentum_buffer"].shape == (3 * 8, 4, 1, 1) for buffer in momentum.values())
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_upgrading_moves_each_momentum_buffer_to_its_parameter(version):
+    """The optimizer state is indexed by parameter position, which changed with the names: block 4's graph
+    convolution weight keeps its own momentum, reshaped like the parameter."""
+    raw = torch.load(DATA / f"format{version}" / "last.ckpt", weights_only=True)
+    old_names = [k for k in raw["state_dict"] if k.startswith(("encoder.", "projector."))
+                 and not k.endswith(("running_mean", "running_var", "num_batches_tracked", "adjacency"))]
+    old = raw["optimizer_states"][0]["state"][old_names.index("encoder.blocks.4.graph_conv.weight")]["momentum_buffer"]
+    state = read_checkpoint(DATA / f"format{version}" / "last.ckpt")
+    model = load_pretrained(DATA / f"format{version}" / "last.ckpt")
+    new_names = [name for name, p in model.named_parameters() if p.requires_grad]
+    position = new_names.index("encoder.st_gcn_networks.4.gcn.conv.weight")
+    new = state["optimizer_states"][0]["state"][position]["momentum_buffer"]
+    assert new.shape == (3 * 8, 4, 1, 1) and torch.equal(new.flatten(), old.flatten())
+    for index, name in enumerate(new_names):
+        assert state["optimizer_states"][0]["state"][index]["momentum_buffer"].shape == dict(
+            model.named_parameters())[name].shape

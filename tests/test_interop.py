@@ -36,7 +36,7 @@ def test_imported_checkpoint_reproduces_the_authors_features_and_projection(refe
     torch.testing.assert_close(features, torch.from_numpy(outputs["features"]), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(projection, torch.from_numpy(outputs["projection"]), rtol=1e-5, atol=1e-6)
     # the authors' graph is the one skelemix builds for encoder.graph=reference
-    np.testing.assert_array_equal(model.encoder.adjacency.numpy(), adjacency(get_layout("ntu25"), "reference"))
+    np.testing.assert_array_equal(model.encoder.A.numpy(), adjacency(get_layout("ntu25"), "reference"))
 
 
 def test_export_gives_back_the_authors_file_bit_for_bit(reference_files, tmp_path):

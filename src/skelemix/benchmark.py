@@ -41,6 +41,7 @@ from .methods import METHODS
 from .methods.skeletonclr import gradient_stand_in
 from .models import STGCN
 from .models.stgcn import GraphConvolution
+from .ops import repeated_flops
 from .runtime import autocast, cpu_flags, cpu_model, resolve_precision
 
 # torch's FLOP table (2.13) lacks the in-place products the graph convolution accumulates with; shapes in
@@ -71,9 +72,10 @@ def count_gflop(step, model: torch.nn.Module) -> float:
     def count_repeat(module, inputs, output):
         nonlocal repeated
         if torch.is_grad_enabled():
-            repeated += module.repeated_flops(inputs[0])
+            repeated += repeated_flops(*inputs)
 
-    hooks = [m.register_forward_hook(count_repeat) for m in model.modules() if isinstance(m, GraphConvolution)]
+    hooks = [m.register_forward_hook(count_repeat) for m in model.modules()
+             if isinstance(m, GraphConvolution) and m.fast]
     try:
         with FlopCounterMode(display=False, custom_mapping=IN_PLACE_PRODUCTS) as counter:
             step()

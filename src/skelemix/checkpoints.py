@@ -31,10 +31,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .files import atomic_file
 
-FORMAT_VERSION = 2  # 2: the graph convolution stores its weights per partition (K, C_out, C_in)
-READABLE_FORMATS = (1, 2)  # earlier formats are converted on reading (``upgrade``)
+FORMAT_VERSION = 3  # 3: the encoder's tensors under the field's ST-GCN names and shapes (as the authors' files)
+READABLE_FORMATS = (1, 2, 3)  # earlier formats are converted on reading (``upgrade``)
 LAST, PREVIOUS, INTERRUPTED = "last.ckpt", "last.previous.ckpt", "interrupted.ckpt"
-BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked", "adjacency")
+BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked", ".A")
 
 
 class CheckpointError(ValueError):
@@ -69,52 +69,68 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return upgrade(state)
 
 
-def _format_1_name(key: str) -> str:
-    """A format-1 tensor's name in format 2 (the edge importance moved into the graph convolution)."""
-    prefix, block, rest = re.fullmatch(r"(.*blocks\.)(\d+)\.(.+)", key).groups() if "blocks." in key else ("", "", "")
-    return f"{prefix}{block}.graph_conv.edge_importance" if rest == "edge_importance" else key
+BLOCK = re.compile(r"(.*)blocks\.(\d+)\.(.+)")
 
 
-def from_convolution_layout(name: str, tensor: torch.Tensor, partitions: int) -> torch.Tensor:
-    """One tensor stored as 1x1 convolutions (format 1, and the authors' code) in skelemix's layout, by its skelemix
-    name: ``graph_conv.weight`` (K C_out, C_in, 1, 1) -> (K, C_out, C_in), ``graph_conv.bias`` (K C_out,) -> (K,
-    C_out), ``residual.0.weight`` (C_out, C_in, 1, 1) -> (C_out, C_in); any other tensor as it is."""
-    if name.endswith("graph_conv.weight"):
-        return tensor.reshape(partitions, -1, tensor.shape[1])
-    if name.endswith("graph_conv.bias"):
-        return tensor.reshape(partitions, -1)
-    if name.endswith("residual.0.weight"):
-        return tensor.reshape(tensor.shape[:2])
+def current_name(key: str) -> str:
+    """A format-1 or format-2 tensor name in format 3 (the names of the field's ST-GCN)."""
+    if key.endswith("adjacency"):
+        return key[:-len("adjacency")] + "A"
+    match = BLOCK.fullmatch(key)
+    if match is None:
+        return key
+    prefix, block, rest = match.groups()
+    if rest in ("edge_importance", "graph_conv.edge_importance"):
+        return f"{prefix}edge_importance.{block}"
+    rest = rest.replace("graph_conv.", "gcn.conv.").replace("temporal.", "tcn.")
+    return f"{prefix}st_gcn_networks.{block}.{rest}"
+
+
+def current_shape(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """A tensor of format 2's per-partition layout in format 3's convolution layout, by its format-3 name:
+    ``gcn.conv.weight`` (K, C_out, C_in) -> (K C_out, C_in, 1, 1), ``gcn.conv.bias`` (K, C_out) -> (K C_out,),
+    ``residual.0.weight`` (C_out, C_in) -> (C_out, C_in, 1, 1); any other tensor (and formats 1 and 3) as it is."""
+    if name.endswith("gcn.conv.weight") and tensor.dim() == 3:
+        return tensor.reshape(-1, tensor.shape[2], 1, 1)
+    if name.endswith("gcn.conv.bias") and tensor.dim() == 2:
+        return tensor.reshape(-1)
+    if name.endswith("residual.0.weight") and tensor.dim() == 2:
+        return tensor[..., None, None]
     return tensor
 
 
 def upgrade_state_dict(state_dict: dict[str, torch.Tensor], version: int) -> dict[str, torch.Tensor]:
     """Weights of checkpoint format ``version`` under the current format's names, shapes and order.
 
-    1 -> 2: each block's graph convolution was a 1x1 nn.Conv2d to K C_out channels (weight (K C_out, C_in, 1, 1),
-    bias (K C_out,)) with the edge importance a parameter of the block, listed before it; format 2 keeps (K, C_out,
-    C_in), (K, C_out) and ``graph_conv.edge_importance`` after them, and the residual 1x1 weight as (C_out, C_in).
+    Format 1 named the encoder's tensors ``blocks.N.graph_conv`` (a 1x1 convolution, as now), ``blocks.N.temporal``,
+    ``blocks.N.residual`` and ``blocks.N.edge_importance`` (registered before the convolution), the graph
+    ``adjacency``; format 2 kept the graph convolution per partition, (K, C_out, C_in) and (K, C_out), the residual
+    1x1 weight as (C_out, C_in), and the edge importance after the convolution's bias. Format 3 has the field's
+    names (``st_gcn_networks.N.gcn.conv``, ``.tcn``, ``.residual``, ``edge_importance.N`` after every block, ``A``).
     """
     if version == FORMAT_VERSION:
         return state_dict
-    upgraded, deferred = {}, {}
+    upgraded, importances = {}, {}
     for key, tensor in state_dict.items():
-        name = _format_1_name(key)
-        if name.endswith("graph_conv.edge_importance"):
-            deferred[name] = tensor  # placed after the convolution's bias, where format 2 registers it
-            continue
-        partitions = state_dict[key.split("blocks.")[0] + "adjacency"].shape[0] if "blocks." in key else 0
-        upgraded[name] = from_convolution_layout(name, tensor, partitions)
-        if name.endswith("graph_conv.bias"):
-            importance = name.replace("graph_conv.bias", "graph_conv.edge_importance")
-            upgraded[importance] = deferred.pop(importance)
-    return upgraded
+        name = current_name(key)
+        if ".edge_importance." in name or name.startswith("edge_importance."):
+            importances.setdefault(name.split("edge_importance.")[0], {})[name] = tensor
+        else:
+            upgraded[name] = current_shape(name, tensor)
+    ordered = {}
+    for index, (name, tensor) in enumerate(upgraded.items()):  # edge importances follow each encoder's last block
+        ordered[name] = tensor
+        prefix = name.split("st_gcn_networks.")[0]
+        following = list(upgraded)[index + 1] if index + 1 < len(upgraded) else ""
+        if "st_gcn_networks." in name and not following.startswith(prefix + "st_gcn_networks."):
+            ordered.update(importances.pop(prefix, {}))
+    return ordered
 
 
-def _trainable_names(state_dict: dict) -> list[str]:
-    """The query side's parameter names in registration order: the order of the optimizer's state."""
-    return [key for key in state_dict
-            if key.startswith(("encoder.", "projector.")) and not key.endswith(BUFFER_SUFFIXES)]
+def _trainable_names(names) -> list[str]:
+    """Of current-format tensor names in registration order, the query side's parameters: the order of the
+    optimizer's state."""
+    return [name for name in names if name.startswith(("encoder.", "projector.")) and not name.endswith(BUFFER_SUFFIXES)]
 
 
 def upgrade(state: dict) -> dict:
@@ -123,7 +139,7 @@ def upgrade(state: dict) -> dict:
     version = state["skelemix"]["format_version"]
     if version == FORMAT_VERSION:
         return state
-    old_order = [_format_1_name(key) for key in _trainable_names(state["state_dict"])]
+    old_order = _trainable_names(current_name(key) for key in state["state_dict"])
     state["state_dict"] = upgrade_state_dict(state["state_dict"], version)
     new_order = _trainable_names(state["state_dict"])
     old_index = {name: index for index, name in enumerate(old_order)}

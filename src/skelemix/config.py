@@ -46,6 +46,7 @@ class EncoderConfig:
     projection_dim: int = 128
     graph: str = "stgcn"  # stgcn: ST-GCN's 1 / (degree + 1) partitions | reference: the authors' code's graph
     init: str = "pytorch"  # pytorch defaults | reference: N(0, 0.02) weights, BatchNorm N(1, 0.02), zero biases
+    kernels: str = "fast"  # fast: skelemix.ops on CPUs | reference: standard modules only (same function, same file)
 
 
 @dataclass
@@ -146,6 +147,7 @@ CHOICES = {
     "data.stream": ("joint", "motion", "bone"),
     "encoder.graph": ("stgcn", "reference"),
     "encoder.init": ("pytorch", "reference"),
+    "encoder.kernels": ("fast", "reference"),
     "method.name": ("skeletonclr", "skelemixclr"),
     "method.mix.mode": ("swap", "zeros", "gaussian", "random"),
     "train.precision": ("auto", "32", "bf16"),

@@ -2,12 +2,11 @@
 
 That code saves a flat dict of tensors (torchlight's ``save_model``): ``encoder_q.*`` (the query ST-GCN, whose ``fc``
 is the projection head Linear-BatchNorm-ReLU-Linear), ``encoder_k.*`` (its momentum copy), ``queue`` (D, K) and
-``queue_ptr`` (1,). Its ST-GCN names follow the field (``data_bn``, ``st_gcn_networks.N.gcn.conv``,
-``st_gcn_networks.N.tcn.{0,2,3}``, ``st_gcn_networks.N.residual.{0,1}``, ``edge_importance.N``, the graph ``A``);
-skelemix stores the graph convolution per partition, (K, C_out, C_in) instead of a (K C_out, C_in, 1, 1)
-convolution, and the residual 1x1 convolution as a (C_out, C_in) matrix. The mapping is exact both ways, and
-strict: a file with a missing, unexpected or mis-shaped tensor is refused with every such key named, never loaded
-in part. An imported encoder keeps the file's own graph ``A`` (the reference normalisation, ``encoder.graph``).
+``queue_ptr`` (1,). Its ST-GCN names and shapes are the field's, as skelemix's own (``data_bn``,
+``st_gcn_networks.N.gcn.conv``, ``st_gcn_networks.N.tcn.{0,2,3}``, ``st_gcn_networks.N.residual.{0,1}``,
+``edge_importance.N``, the graph ``A``), so only the prefixes and the queue's layout change. The mapping is exact
+both ways, and strict: a file with a missing, unexpected or mis-shaped tensor is refused with every such key named,
+never loaded in part. An imported encoder keeps the file's own graph ``A`` (the reference normalisation, ``encoder.graph``).
 
 Example:
     >>> run_dir = import_reference("epoch300_model.pt", "runs/authors")                   # doctest: +SKIP
@@ -16,39 +15,21 @@ Example:
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
 import yaml
 
-from .checkpoints import FORMAT_VERSION, CheckpointError, from_convolution_layout, read_checkpoint, rng_states
+from .checkpoints import FORMAT_VERSION, CheckpointError, read_checkpoint, rng_states
 from .config import load_config
 from .files import atomic_file
 from .layouts import LAYOUTS
 
 SIDES = {"encoder_q.": ("encoder.", "projector."), "encoder_k.": ("key_encoder.", "key_projector.")}
-BLOCK = re.compile(r"st_gcn_networks\.(\d+)\.(.+)")
-
-
-def _reference_to_ours(name: str) -> str | None:
-    """The skelemix name of one reference tensor name (without its encoder_q./encoder_k. prefix), or None."""
-    if name == "A":
-        return "adjacency"
-    if name.startswith("data_bn."):
-        return name
-    if match := re.fullmatch(r"edge_importance\.(\d+)", name):
-        return f"blocks.{match[1]}.graph_conv.edge_importance"
-    if match := BLOCK.fullmatch(name):
-        block, rest = match.groups()
-        rest = rest.replace("gcn.conv.", "graph_conv.").replace("tcn.", "temporal.")
-        return f"blocks.{block}.{rest}"
-    return None
 
 
 def from_reference(state: dict) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """(the reference file's tensors under skelemix's names and shapes, the file's keys that map to nothing)."""
-    partitions = state["encoder_q.A"].shape[0] if "encoder_q.A" in state else 3
+    """(the reference file's tensors under skelemix's names, the file's keys that map to nothing)."""
     ours, unknown = {}, []
     for key, tensor in state.items():
         if key == "queue":
@@ -58,12 +39,7 @@ def from_reference(state: dict) -> tuple[dict[str, torch.Tensor], list[str]]:
         elif (side := next((s for s in SIDES if key.startswith(s)), None)) is not None:
             name = key[len(side):]
             encoder_prefix, head_prefix = SIDES[side]
-            if name.startswith("fc."):
-                ours[head_prefix + name[3:]] = tensor
-            elif (mapped := _reference_to_ours(name)) is not None:
-                ours[encoder_prefix + mapped] = from_convolution_layout(mapped, tensor, partitions)
-            else:
-                unknown.append(key)
+            ours[head_prefix + name[3:] if name.startswith("fc.") else encoder_prefix + name] = tensor
         else:
             unknown.append(key)
     return ours, unknown
@@ -71,34 +47,18 @@ def from_reference(state: dict) -> tuple[dict[str, torch.Tensor], list[str]]:
 
 def to_reference(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """skelemix's pretraining state dict -> the reference file's flat dict (the inverse of ``from_reference``)."""
-    prefixes = {ours: side for side, pair in SIDES.items() for ours in pair}
+    prefixes = {ours: (side, "fc." if ours.endswith("projector.") else "") for side, pair in SIDES.items()
+                for ours in pair}
     out = {}
     for key, tensor in state_dict.items():
-        if key in ("queue.keys", "queue.pointer"):
-            out["queue" if key == "queue.keys" else "queue_ptr"] = tensor.t().contiguous() if key == "queue.keys" \
-                else tensor.reshape(1)
-            continue
-        prefix = next(p for p in prefixes if key.startswith(p))
-        side, name = prefixes[prefix], key[len(prefix):]
-        if prefix.endswith("projector."):
-            out[f"{side}fc.{name}"] = tensor
-        elif name == "adjacency":
-            out[f"{side}A"] = tensor
-        elif name.startswith("data_bn."):
-            out[side + name] = tensor
+        if key == "queue.keys":
+            out["queue"] = tensor.t().contiguous()
+        elif key == "queue.pointer":
+            out["queue_ptr"] = tensor.reshape(1)
         else:
-            block, rest = re.fullmatch(r"blocks\.(\d+)\.(.+)", name).groups()
-            if rest == "graph_conv.edge_importance":
-                out[f"{side}edge_importance.{block}"] = tensor
-                continue
-            if rest == "graph_conv.weight":  # (K, C_out, C_in) -> (K C_out, C_in, 1, 1)
-                tensor = tensor.reshape(-1, tensor.shape[2], 1, 1)
-            elif rest == "graph_conv.bias":
-                tensor = tensor.reshape(-1)
-            elif rest == "residual.0.weight":
-                tensor = tensor[..., None, None]
-            rest = rest.replace("graph_conv.", "gcn.conv.").replace("temporal.", "tcn.")
-            out[f"{side}st_gcn_networks.{block}.{rest}"] = tensor
+            prefix = next(p for p in prefixes if key.startswith(p))
+            side, head = prefixes[prefix]
+            out[side + head + key[len(prefix):]] = tensor
     return out
 
 
