@@ -15,7 +15,8 @@ def test_flop_count_and_rates_are_consistent():
     # per two-person sample: 4 views forward + backward at 4.56 GFLOP, the key forward at 1.52 (19.8 in all)
     assert r["gflop_per_step"] / 4 == pytest.approx(19.8 - 13 * SAVED_GFLOP, rel=0.01)
     assert r["samples_per_s"]["median"] == pytest.approx(4 / r["seconds_per_step"], rel=1e-2)
-    assert r["efficiency"] == pytest.approx(r["achieved_gflops"] / r["matmul_fp32_gflops"], rel=1e-2)
+    # efficiency is rounded to 3 decimals: within 5e-4 of the ratio (a loaded machine's is small, so not rel alone)
+    assert r["efficiency"] == pytest.approx(r["achieved_gflops"] / r["matmul_fp32_gflops"], rel=1e-2, abs=5e-4)
     assert r["precision"] == "32-true" and r["peak_rss_gb"] > 0
 
 

@@ -21,7 +21,7 @@ def test_defaults_are_the_papers():
     mix = config.method.mix
     assert (mix.min_parts, mix.max_parts, mix.min_frames, mix.max_frames, mix.weight) == (2, 3, 7, 11, 1.0)
     assert (config.train.lr, config.train.momentum, config.train.weight_decay) == (0.1, 0.9, 1e-4)
-    assert (config.eval.knn_k, config.eval.knn_temperature, config.eval.linear_lr) == (20, 0.1, 3.0)
+    assert (config.eval.knn.k, config.eval.knn.temperature, config.eval.linear.lr) == (20, 0.1, 3.0)
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from skelemix.evaluation.knn import knn_scores, top_k_accuracy
+from skelemix.evaluation.knn import knn_scores
+from skelemix.evaluation.results import top_k_accuracy
 from skelemix.evaluation.linear import linear_probe
 
 

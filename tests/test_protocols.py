@@ -22,8 +22,8 @@ from skelemix.visualize import clustering_nmi
 
 TINY = ["encoder.hidden_channels=8", "method.queue_size=32", "method.mix.min_frames=1", "method.mix.max_frames=2",
         "train.batch_size=8", "train.knn_every=0", "train.precision=32", "eval.precision=32", "train.epochs=1"]
-FAST_EVAL = ["eval.finetune_epochs=3", "eval.finetune_warmup=1", "eval.finetune_milestones=[2]",
-             "eval.finetune_batch_size=16", "eval.linear_epochs=3", "eval.linear_milestones=[2]"]
+FAST_EVAL = ["eval.finetune.epochs=3", "eval.finetune.warmup=1", "eval.finetune.milestones=[2]",
+             "eval.finetune.batch_size=16", "eval.linear.epochs=3", "eval.linear.milestones=[2]"]
 
 
 def test_balanced_subset_takes_the_rounded_share_of_every_class_reproducibly():

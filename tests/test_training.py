@@ -14,7 +14,7 @@ from skelemix.training import pretrain
 
 TINY = ["encoder.hidden_channels=8", "encoder.dropout=0.0", "method.queue_size=64", "method.momentum=0.9", "method.mix.min_frames=1",
         "method.mix.max_frames=3", "train.batch_size=16", "train.lr=0.1", "train.knn_every=0",
-        "train.precision=32", "eval.linear_epochs=5", "eval.linear_milestones=[4]"]
+        "train.precision=32", "eval.linear.epochs=5", "eval.linear.milestones=[4]"]
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,13 @@ threshold to its maximum (2 GB), so freed activations are reused in place; askin
 of 2 MB and more to huge pages (``THP_MEM_ALLOC_ENABLE``) makes it faster still and lowers the peak (why the peak
 is lower we have not established).
 
-Measured on 2 cores (benchmarks/pretrain.md), SkeleMixCLR+ float32 at batch 128, one process each, the same
-session:
+On 2 cores it made a float32 SkeleMixCLR+ step 1.29x faster than glibc's defaults (benchmarks/pretrain.md, which
+also records the variants tried); tests/test_runtime.py checks that a freed tensor's pages stay with the process.
 
-| allocation | samples/s | peak RSS |
-|---|---|---|
-| glibc's defaults | 5.36 | 4.83 GB |
-| heap, huge pages, trimmed (this module's previous setting) | 6.07 | 5.47 GB |
-| heap, huge pages, never trimmed (this) | 6.89 | 5.01 GB |
-| heap, without huge pages, never trimmed | 6.44 | 5.66 GB |
-
-Sampled through one run, the heap never had more than 2.2 GB in use (mallinfo2) while the process reached 5.9 GB
-resident (the program itself included): fragmentation, the lead for anyone lowering the peak further.
-
-torch reads ``THP_MEM_ALLOC_ENABLE`` at its first allocation, so the command line calls this before importing
-torch; a Python program should call it first thing (or export ``THP_MEM_ALLOC_ENABLE=1``). Elsewhere than on
-Linux with glibc it changes nothing but that variable.
+Only pretraining, the demo and the benchmarks set it (their commands call this before torch loads, since torch
+reads ``THP_MEM_ALLOC_ENABLE`` at its first allocation); the other commands keep glibc's defaults. A Python program
+should call it first thing (or export ``THP_MEM_ALLOC_ENABLE=1``). Elsewhere than on Linux with glibc it changes
+nothing but that variable.
 
 Example:
     >>> keep_tensors_on_the_heap()   # doctest: +SKIP

@@ -116,6 +116,27 @@ def _measure(step, model: torch.nn.Module, batch_size: int, steps: int, warmup: 
     }
 
 
+def describe(result: dict) -> str:
+    """A benchmark result as the lines ``skelemix benchmark`` prints."""
+    if "runs" in result:  # preparation
+        lines = [f"prepare ntu60 with {result['workers']} workers on {result['cpu']} ({result['cores']} cores)"]
+        lines += [f"  {run['files']:>7} files ({run['megabytes']:.0f} MB): {run['seconds']:.1f} s, "
+                  f"{run['files_per_s']:.0f} files/s, peak RSS main {run['main_rss_gb']:.2f} GB, "
+                  f"largest worker {run['worker_rss_gb']:.2f} GB" for run in result["runs"]]
+        lines.append(f"  NTU-120 ({NTU120_FILES:,} files) projected: {result['ntu120_projected_minutes']:.0f} min, "
+                     f"{result['ntu120_prepared_gb']:.1f} GB on disk")
+        return "\n".join(lines)
+    rate = result["samples_per_s"]
+    what = result["method"] if "method" in result else f"ST-GCN {result['pass']}"
+    return "\n".join([
+        f"{what}: batch {result['batch_size']} x {result['frames']} frames x {result['persons']} persons, "
+        f"{result['precision']}, {result['threads']} threads on {result['cpu']}",
+        f"  {rate['median']:.2f} samples/s (min {rate['min']:.2f}, max {rate['max']:.2f}), "
+        f"{result['seconds_per_step']:.2f} s/step, peak RSS {result['peak_rss_gb']:.2f} GB",
+        f"  {result['gflop_per_step']:.0f} GFLOP/step -> {result['achieved_gflops']:.1f} GFLOP/s; fp32 matmul "
+        f"{result['matmul_fp32_gflops']:.1f} GFLOP/s; efficiency {result['efficiency']:.2f}"])
+
+
 def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, frames: int = 64, persons: int = 2,
                        precision: str = "32", steps: int = 5, warmup: int = 1, queue_size: int = 32768,
                        layout: str = "ntu25") -> dict:

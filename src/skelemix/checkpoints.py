@@ -51,14 +51,20 @@ def checkpoint_path(path: str | Path) -> Path:
     return path
 
 
+def load_file(path: Path, what: str = "checkpoint", map_location: str | torch.device = "cpu"):
+    """``torch.load`` of plain containers and tensors only (``weights_only``); CheckpointError naming the file and
+    torch's reason when it cannot be read (a truncated file, another program's, one holding arbitrary objects)."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a readable {what} ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else 'no detail'})") from None
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """The checkpoint at ``path`` (a file or a run directory) as a dict; CheckpointError if it is not ours."""
     path = checkpoint_path(path)
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0] if str(error) else 'no detail'})") from None
+    state = load_file(path, "checkpoint", map_location)
     if not isinstance(state, dict) or not isinstance(state.get("hyper_parameters"), dict):
         raise CheckpointError(f"{path}: not a skelemix pretraining checkpoint (no config and layout inside)")
     marker = state.get("skelemix")

@@ -29,6 +29,7 @@ from .data.clips import FORMATS, clip_name, detect_format, read_clip
 from .data.preprocess import Preprocessing, preprocess
 from .evaluation.classifier import load_classifier
 from .evaluation.features import load_pretrained
+from .files import atomic_file
 from .layouts import SkeletonLayout, get_layout, map_joints
 
 RAW_READERS = {".skeleton": ("ntu25", read_ntu_file), ".json": ("kinect_v1", read_nw_ucla_file)}
@@ -110,6 +111,18 @@ def embed(checkpoint: str | Path, inputs: list[str | Path], window: int | None =
         preprocessing = Preprocessing(persons=2 if model.layout.name == "ntu25" else 1)
     names, x = load_inputs(inputs, model.layout, preprocessing, window, stride)
     return names, _batched(model.embed, x).numpy()
+
+
+def save_embeddings(out: str | Path, names: list[str], features: np.ndarray) -> Path:
+    """Write features (N, D) to the .npy ``out`` (atomically) and their names, a line each, to the .txt beside it;
+    returns the names file."""
+    out = Path(out)
+    with atomic_file(out) as temporary:
+        with temporary.open("wb") as f:
+            np.save(f, features)
+    names_file = out.with_suffix(".txt")
+    names_file.write_text("\n".join(names) + "\n")
+    return names_file
 
 
 def predict(classifier_file: str | Path, inputs: list[str | Path], top_k: int = 5, window: int | None = None,

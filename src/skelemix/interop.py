@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from .checkpoints import FORMAT_VERSION, CheckpointError, read_checkpoint, rng_states
+from .checkpoints import FORMAT_VERSION, CheckpointError, load_file, read_checkpoint, rng_states
 from .config import load_config
 from .files import atomic_file
 from .layouts import LAYOUTS
@@ -83,10 +83,9 @@ def import_reference(path: str | Path, run_dir: str | Path, layout: str | None =
     from .methods import METHODS
 
     path, run_dir = Path(path), Path(run_dir)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__})") from None
+    if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+        raise FileExistsError(f"{run_dir}: already holds a run; choose another directory")
+    state = load_file(path)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: not a checkpoint of the authors' code (a flat dict of tensors)")
     try:

@@ -1,6 +1,6 @@
 """Learning-rate schedules by epoch: linear warm-up, then step decay at milestones.
 
-Used by pretraining (``train.warmup_epochs``, ``train.lr_milestones``) and finetuning (``eval.finetune_*``).
+Used by pretraining (``train.warmup_epochs``, ``train.lr_milestones``) and finetuning (``eval.finetune.*``).
 
 Example:
     >>> [lr_factor(epoch, warmup=2, milestones=[4]) for epoch in range(6)]

@@ -27,11 +27,12 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from .checkpoints import INTERRUPTED, AtomicCheckpointIO, resume_checkpoint
-from .config import Config
+from .config import Config, ConfigError, load_config, split_arguments
 from .data.format import PreparedDataset
 from .data.loading import split_loader
 from .evaluation.features import extract_features
-from .evaluation.knn import knn_classify, top_k_accuracy
+from .evaluation.knn import knn_classify
+from .evaluation.results import top_k_accuracy
 from .methods import METHODS
 from .runtime import quiet_lightning, resolve_precision
 
@@ -54,7 +55,7 @@ class KnnMonitor(Callback):
         accelerator = module.device.type
         (train_x, train_y), (test_x, test_y) = (
             extract_features(module, loader, accelerator, trainer.precision) for loader in loaders)
-        ranking = knn_classify(train_x, train_y, test_x, self.prepared.num_classes, ev.knn_k, ev.knn_temperature)
+        ranking = knn_classify(train_x, train_y, test_x, self.prepared.num_classes, ev.knn.k, ev.knn.temperature)
         module.log("monitor/knn_top1", top_k_accuracy(ranking, test_y, 1), prog_bar=True, rank_zero_only=True)
         module.train()
 
@@ -145,6 +146,27 @@ def summary_line(model: L.LightningModule, config: Config, prepared: PreparedDat
             f"  {trainable / 1e6:.2f}M trainable parameters (+{momentum / 1e6:.2f}M momentum copies), "
             f"{config.train.epochs} epochs x {steps_per_epoch} steps of {config.train.batch_size}, "
             f"{trainer.world_size} x {trainer.strategy.root_device.type}, precision {precision}")
+
+
+def resolve_run(arguments: list[str], run_dir: str | Path | None = None, resume: str | Path | None = None
+                ) -> tuple[Config, Path]:
+    """The config and run directory of a pretraining request. ``arguments``: config names or paths, then key=value
+    overrides. A new run composes the files and overrides (at least one file) in ``run_dir`` (default
+    ``runs/<configs>-<time>``); ``resume`` continues that run with its own config.yaml and the overrides alone (e.g.
+    a longer schedule)."""
+    files, overrides = split_arguments(arguments)
+    if resume is not None:
+        resume = Path(resume)
+        if files or run_dir is not None:
+            raise ConfigError("--resume continues a run with its own config.yaml: give only key=value overrides")
+        if not (resume / "config.yaml").is_file():
+            raise ConfigError(f"{resume}: not a skelemix run directory (no config.yaml)")
+        return load_config([resume / "config.yaml"], overrides), resume
+    if not files:
+        raise ConfigError("give at least one config (e.g. `skelemix pretrain demo`), or --resume RUN_DIR")
+    config = load_config(files, overrides)
+    default = Path("runs") / f"{'-'.join(Path(f).stem for f in files)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return config, Path(run_dir) if run_dir is not None else default
 
 
 def make_run_dir(run_dir: str | Path) -> Path:

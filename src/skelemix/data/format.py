@@ -207,6 +207,23 @@ class PrepareReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     info: dict = field(default_factory=dict)
 
+    def summary(self, shown: int = 10) -> tuple[list[str], list[str]]:
+        """(what was written, left out and repaired; the skipped samples, the first ``shown`` named): lines for a
+        user, the second list meant for stderr."""
+        splits = PreparedDataset(self.path).splits
+        lines = [f"wrote {self.samples} samples to {self.path} ("
+                 + "; ".join(f"{name}: {len(s['train'])} train / {len(s['test'])} test" for name, s in splits.items())
+                 + ")"]
+        for label, counts in (("left out", self.info), ("repaired", self.info.get("source", {}))):
+            shown_counts = {k: v for k, v in counts.items() if isinstance(v, int) and v and k != "detections"}
+            if shown_counts:
+                lines.append(f"{label}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown_counts.items()))
+        warnings = [f"skipped: {problem}" for _, problem in self.skipped[:shown]]
+        if self.skipped:
+            more = f" ({len(self.skipped) - shown} more not shown)" if len(self.skipped) > shown else ""
+            warnings.append(f"skipped {len(self.skipped)} bad samples{more}; all listed in {self.path / 'skipped.csv'}")
+        return lines, warnings
+
 
 _job: tuple = ()  # (read, layout, preprocessing) of the running preparation, set in each worker process
 

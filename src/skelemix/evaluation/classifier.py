@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoints import FORMAT_VERSION, READABLE_FORMATS, CheckpointError, upgrade_state_dict
+from ..checkpoints import FORMAT_VERSION, READABLE_FORMATS, CheckpointError, load_file, upgrade_state_dict
 from ..config import Config, ConfigError, config_from_dict
 from ..data.streams import to_stream
 from ..files import atomic_file
@@ -59,10 +59,7 @@ def load_classifier(path: str | Path) -> tuple[Classifier, dict]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such classifier file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable classifier file ({type(error).__name__})") from None
+    state = load_file(path, "classifier file")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a skelemix classifier (written by linear, finetune or semi "
                               f"evaluation as evaluation/<protocol>-classifier.pt)")

@@ -1,6 +1,6 @@
 """Finetuning and semi-supervised evaluation: the whole encoder and a linear head, trained with labels.
 
-The paper's settings (config ``eval.finetune_*``): SGD lr 0.1, momentum 0.9, weight decay 1e-4, 110 epochs,
+The paper's settings (config ``eval.finetune.*``): SGD lr 0.1, momentum 0.9, weight decay 1e-4, 110 epochs,
 lr divided by 10 at epochs 50, 70 and 90, after 10 epochs of linear warm-up; sequences are not augmented,
 as in the reference's finetune settings. Semi-supervised evaluation is the same training on a class-balanced
 random subset of the labelled training set: round(fraction x class count) samples of each class, at least one.

@@ -36,9 +36,3 @@ def knn_classify(train_features, train_labels, test_features, num_classes: int, 
     """(N_test, num_classes) class ranking, best first."""
     scores = knn_scores(train_features, train_labels, test_features, num_classes, k, temperature)
     return scores.argsort(dim=1, descending=True)
-
-
-def top_k_accuracy(ranking: torch.Tensor, labels: torch.Tensor, k: int) -> float:
-    """Percentage of samples whose label is among the first k of their ranking (N, classes)."""
-    k = min(k, ranking.shape[1])
-    return 100.0 * (ranking[:, :k] == labels[:, None]).any(dim=1).float().mean().item()

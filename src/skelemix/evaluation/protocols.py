@@ -30,7 +30,8 @@ from ..runtime import quiet_lightning, resolve_precision
 from .classifier import Classifier, save_classifier
 from .features import extract_features, load_pretrained, map_batches, random_init
 from .finetune import balanced_subset, finetune
-from .knn import knn_scores, top_k_accuracy
+from .knn import knn_scores
+from .results import top_k_accuracy
 from .linear import linear_probe
 
 PROTOCOLS = ("knn", "linear", "finetune", "semi")
@@ -85,39 +86,31 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
                                             accelerator, precision)
         test_x, test_y = extract_features(model, test_loader, accelerator, precision)
         if protocol == "knn":
-            scores = knn_scores(train_x, train_y, test_x, prepared.num_classes, ev.knn_k, ev.knn_temperature)
+            scores = knn_scores(train_x, train_y, test_x, prepared.num_classes, ev.knn.k, ev.knn.temperature)
             scores = scores / scores.sum(dim=1, keepdim=True)  # vote shares, comparable across runs for fusion
-            settings = {"k": ev.knn_k, "temperature": ev.knn_temperature, "features": "backbone, no augmentation"}
+            settings = {"k": ev.knn.k, "temperature": ev.knn.temperature, "features": "backbone, no augmentation"}
         else:
-            scores, head, mean, std = linear_probe(
-                train_x, train_y, test_x, prepared.num_classes, epochs=ev.linear_epochs, lr=ev.linear_lr,
-                momentum=ev.linear_momentum, weight_decay=ev.linear_weight_decay,
-                milestones=tuple(ev.linear_milestones), batch_size=ev.linear_batch_size, seed=config.train.seed,
-                progress=progress, standardize=ev.linear_standardize, head_init=ev.linear_head_init)
+            scores, head, mean, std = linear_probe(train_x, train_y, test_x, prepared.num_classes,
+                                                   **dataclasses.asdict(ev.linear), seed=config.train.seed,
+                                                   progress=progress)
             classifier = Classifier(model.encoder, model.layout, config.data.stream, prepared.num_classes)
             classifier.head.load_state_dict(head.state_dict())
             classifier.mean.copy_(mean), classifier.std.copy_(std)
-            settings = {"epochs": ev.linear_epochs, "lr": ev.linear_lr, "milestones": ev.linear_milestones,
-                        "batch_size": ev.linear_batch_size, "standardize": ev.linear_standardize,
-                        "head_init": ev.linear_head_init, "reported": "final epoch"}
+            settings = {**dataclasses.asdict(ev.linear), "reported": "final epoch"}
     else:
         train = split["train"]
         if protocol == "semi":
-            chosen = balanced_subset(prepared.labels[train], fraction, ev.semi_seed)
+            chosen = balanced_subset(prepared.labels[train], fraction, ev.semi.seed)
             train = [train[i] for i in chosen]
-            extra["subset"] = {"fraction": fraction, "seed": ev.semi_seed, "size": len(train), "indices": train}
-        loader = DataLoader(SplitDataset(prepared, train), batch_size=min(ev.finetune_batch_size, len(train)),
+            extra["subset"] = {"fraction": fraction, "seed": ev.semi.seed, "size": len(train), "indices": train}
+        settings = dataclasses.asdict(ev.finetune)
+        loader = DataLoader(SplitDataset(prepared, train), batch_size=min(settings.pop("batch_size"), len(train)),
                             shuffle=True)
         classifier = finetune(model.encoder, model.layout, config.data.stream, loader, prepared.num_classes,
-                              ev.finetune_epochs, ev.finetune_lr, ev.finetune_momentum, ev.finetune_weight_decay,
-                              list(ev.finetune_milestones), ev.finetune_warmup, accelerator, precision,
-                              seed=config.train.seed, progress=progress, nesterov=ev.finetune_nesterov,
-                              encoder_mode=ev.finetune_encoder_mode)
+                              **settings, accelerator=accelerator, precision=precision, seed=config.train.seed,
+                              progress=progress)
         scores, test_y = map_batches(lambda x: classifier(x).softmax(dim=1), test_loader, accelerator, precision)
-        settings = {"epochs": ev.finetune_epochs, "lr": ev.finetune_lr, "milestones": ev.finetune_milestones,
-                    "warmup": ev.finetune_warmup, "batch_size": ev.finetune_batch_size,
-                    "weight_decay": ev.finetune_weight_decay, "nesterov": ev.finetune_nesterov,
-                    "encoder_mode": ev.finetune_encoder_mode, "augmentation": "none", "reported": "final epoch"}
+        settings = {**dataclasses.asdict(ev.finetune), "augmentation": "none", "reported": "final epoch"}
     ranking = scores.argsort(dim=1, descending=True)
     name = result_name(protocol, fraction, random_weights)
     out_dir = Path(out_dir) if out_dir else ckpt.parent.parent / "evaluation"

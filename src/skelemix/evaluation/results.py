@@ -42,11 +42,17 @@ def read_result(path: str | Path, name: str) -> tuple[dict, np.ndarray]:
     return result, scores
 
 
+def top_k_accuracy(ranking, labels, k: int) -> float:
+    """Percentage of samples whose label is among the first k of their ranking (N, classes); numpy arrays or torch
+    tensors."""
+    hits = (ranking[:, :min(k, ranking.shape[1])] == labels[:, None]).any(1)
+    return 100.0 * float(hits.sum()) / len(hits)
+
+
 def accuracies(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """Top-1 and top-5 accuracy (%) of scores (N, classes) against labels (N,)."""
     ranking = np.argsort(-scores, axis=1, kind="stable")
-    top = [100.0 * float((ranking[:, :k] == labels[:, None]).any(axis=1).mean()) for k in (1, 5)]
-    return round(top[0], 2), round(top[1], 2)
+    return round(top_k_accuracy(ranking, labels, 1), 2), round(top_k_accuracy(ranking, labels, 5), 2)
 
 
 def fuse(results: list[dict], scores: list[np.ndarray], labels: np.ndarray,
@@ -133,6 +139,16 @@ def accuracy_rows(run_dirs: list[str | Path]) -> list[dict]:
         rows.append({"method": method, "stream": knn["stream"], "seed": seed, "epochs": knn["epochs"],
                      "knn_top1": knn["top1"], "linear_top1": linear["top1"], "commit": commit})
     return rows
+
+
+def append_accuracy_rows(run_dirs: list[str | Path], path: str | Path) -> int:
+    """Append one ``ACCURACY_COLUMNS`` row per run to the CSV at ``path`` (its header only into a new file); returns
+    the number of rows."""
+    rows = accuracy_rows(run_dirs)
+    table = as_csv(rows, ACCURACY_COLUMNS)
+    with Path(path).open("a") as out:
+        out.write(table if out.tell() == 0 else table.split("\n", 1)[1])
+    return len(rows)
 
 
 def as_markdown(rows: list[dict], columns: tuple[str, ...] = REPORT_COLUMNS) -> str:

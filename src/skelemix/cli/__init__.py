@@ -1,0 +1,44 @@
+"""The ``skelemix`` command line (Typer): a thin layer over the Python API, one module per group of commands.
+
+``prepare`` (datasets in, and ``export`` / ``import``), ``run`` (config, pretrain, demo, benchmark) and ``evaluate``
+(protocols, reports, figures, embed, predict). Options that several commands share are declared once, in
+``options``. Every error a user can cause ends in one line on stderr and exit code 1 (ValueError, OSError and
+FloatingPointError of the library: ConfigError, DatasetError and CheckpointError are ValueErrors); a usage error
+is click's message and exit code 2; an interrupt exits with 130.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from . import evaluate, prepare, run
+
+app = typer.Typer(help="Self-supervised skeleton action recognition: SkeletonCLR, SkeleMixCLR, SkeleMixCLR+.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+for name, group in (("prepare", prepare.prepare_app), ("export", prepare.export_app),
+                    ("evaluate", evaluate.evaluate_app), ("visualize", evaluate.visualize_app),
+                    ("benchmark", run.benchmark_app)):
+    app.add_typer(group, name=name)
+for name, command in (("import", prepare.import_checkpoint), ("config", run.config), ("pretrain", run.pretrain),
+                      ("demo", run.demo), ("report", evaluate.report), ("ensemble", evaluate.ensemble),
+                      ("embed", evaluate.embed), ("predict", evaluate.predict)):
+    app.command(name)(command)
+
+
+def main() -> None:
+    # importing torch is left to the commands that need it
+    try:
+        code = app(standalone_mode=False)
+    except (OSError, ValueError, FloatingPointError) as error:
+        typer.echo(f"skelemix: error: {error}".replace("\n", " "), err=True)
+        sys.exit(1)
+    except (KeyboardInterrupt, typer.Abort) as error:
+        typer.echo(f"skelemix: {error or 'interrupted'}", err=True)
+        sys.exit(130)
+    except typer.TyperException as error:  # a usage error (missing argument, bad option value), as click words it
+        error.show()
+        sys.exit(error.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
