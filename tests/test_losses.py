@@ -165,3 +165,32 @@ def test_term_by_term_gradients_equal_one_backward_of_the_whole_loss(name):
 
     gradient_stand_in(trainable, by_term).backward()
     assert all(torch.equal(p.grad, g) for p, g in zip(trainable, by_term, strict=True))
+
+
+def test_excluded_queue_keys_leave_the_softmax():
+    """A query whose own sample's earlier key sits in the queue: excluded, the loss is the one without that key."""
+    t = 0.5
+    q = torch.tensor([[1.0, 0.0]])
+    k = torch.tensor([[0.8, 0.6]])
+    queue = torch.tensor([[0.6, 0.8], [0.0, 1.0]])  # slot 0: the same sample's key from the last epoch
+    positive, stale, other = 0.8 / t, 0.6 / t, 0.0 / t
+    with_stale = -math.log(math.exp(positive) / (math.exp(positive) + math.exp(stale) + math.exp(other)))
+    without = -math.log(math.exp(positive) / (math.exp(positive) + math.exp(other)))
+    assert info_nce(q, k, queue, t).item() == pytest.approx(with_stale, rel=1e-6)
+    excluded = torch.tensor([[True, False]])
+    assert info_nce(q, k, queue, t, excluded=excluded).item() == pytest.approx(without, rel=1e-6)
+
+
+def test_the_queue_knows_which_sample_each_key_came_from():
+    from skelemix.methods.moco import MemoryQueue
+
+    queue = MemoryQueue(size=4, dim=2)
+    assert not queue.held_by(torch.tensor([0, 3])).any()  # the random start belongs to no sample
+    queue.enqueue(torch.eye(2)[[0, 1, 0]], torch.tensor([7, 3, 5]))  # slots 0-2
+    queue.enqueue(torch.eye(2)[[1, 1]], torch.tensor([9, 7]))  # slot 3, then slot 0 again
+    assert queue.owners.tolist() == [7, 3, 5, 9]
+    assert queue.held_by(torch.tensor([7, 3, 8])).tolist() == [[True, False, False, False],
+                                                                 [False, True, False, False],
+                                                                 [False, False, False, False]]
+    queue.enqueue(torch.eye(2)[[0]])  # keys without samples (the benchmark's) belong to none
+    assert queue.owners.tolist() == [7, -1, 5, 9]

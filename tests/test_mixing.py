@@ -109,3 +109,46 @@ def test_skelemixclr_keeps_the_mixed_pass_out_of_the_statistics_when_asked(updat
     # the clean pass alone moves data_bn's running mean from 0 to 0.1 x the batch's per-channel mean
     clean = 0.1 * x.permute(0, 4, 3, 1, 2).reshape(4, 75, 64).mean(dim=(0, 2))
     assert torch.allclose(model.encoder.data_bn.running_mean, clean, atol=1e-6) != update
+
+
+def test_own_keys_are_excluded_per_view_the_trimmed_view_by_its_partner(monkeypatch):
+    """With method.exclude_own_keys, the query and truncated views leave out their own sample's queued keys, the
+    trimmed view (the partner's region) the partner's."""
+    from skelemix.config import load_config
+    from skelemix.layouts import get_layout
+    from skelemix.methods import skelemixclr as module
+    from skelemix.methods import skeletonclr
+    from skelemix.methods.skelemixclr import SkeleMixCLR
+
+    config = load_config(["synthetic", "skelemixclr"], ["encoder.hidden_channels=4", "encoder.out_channels=8",
+                                                          "encoder.projection_dim=4", "method.queue_size=6",
+                                                          "method.mix.min_frames=1", "method.mix.max_frames=2",
+                                                          "method.exclude_own_keys=true"])
+    model = SkeleMixCLR(config, get_layout("ntu25"))
+    model.queue.enqueue(torch.nn.functional.normalize(torch.randn(6, 4), dim=1), torch.tensor([10, 11, 12, 13, 10, 99]))
+    samples = torch.tensor([10, 11, 12, 13])
+    calls, partners = [], []
+    original_info_nce, original_mix = module.info_nce, model.skelemix.forward
+
+    def recording(*args, excluded=None, **kwargs):
+        calls.append(excluded)
+        return original_info_nce(*args, excluded=excluded, **kwargs)
+
+    def mix(*args, **kwargs):
+        mixed, partner, mask = original_mix(*args, **kwargs)
+        partners.append(partner)
+        return mixed, partner, mask
+
+    monkeypatch.setattr(module, "info_nce", recording)
+    monkeypatch.setattr(skeletonclr, "info_nce", recording)
+    monkeypatch.setattr(model.skelemix, "forward", mix)
+    model.contrastive_losses(torch.randn(4, 3, 16, 25, 1), samples)
+    own = model.queue.held_by(samples)
+    assert own[0].tolist() == [True, False, False, False, True, False]  # sample 10: slots 0 and 4
+    query, trimmed, truncated = calls
+    assert torch.equal(query, own) and torch.equal(truncated, own)
+    assert torch.equal(trimmed, own[partners[0]]) and not torch.equal(trimmed, own)
+    config.method.exclude_own_keys = False
+    calls.clear()
+    model.contrastive_losses(torch.randn(4, 3, 16, 25, 1), samples)
+    assert calls == [None, None, None]

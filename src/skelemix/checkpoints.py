@@ -112,7 +112,8 @@ def upgrade_state_dict(state_dict: dict[str, torch.Tensor], version: int) -> dic
     ``blocks.N.residual`` and ``blocks.N.edge_importance`` (registered before the convolution), the graph
     ``adjacency``; format 2 kept the graph convolution per partition, (K, C_out, C_in) and (K, C_out), the residual
     1x1 weight as (C_out, C_in), and the edge importance after the convolution's bias. Format 3 has the field's
-    names (``st_gcn_networks.N.gcn.conv``, ``.tcn``, ``.residual``, ``edge_importance.N`` after every block, ``A``).
+    names (``st_gcn_networks.N.gcn.conv``, ``.tcn``, ``.residual``, ``edge_importance.N`` after every block, ``A``)
+    and records which sample each queued key came from (``queue.owners``; -1, none, for the keys of earlier formats).
     """
     if version == FORMAT_VERSION:
         return state_dict
@@ -130,6 +131,8 @@ def upgrade_state_dict(state_dict: dict[str, torch.Tensor], version: int) -> dic
         following = list(upgraded)[index + 1] if index + 1 < len(upgraded) else ""
         if "st_gcn_networks." in name and not following.startswith(prefix + "st_gcn_networks."):
             ordered.update(importances.pop(prefix, {}))
+        if name == "queue.pointer":  # which sample each queued key came from: not recorded before format 3
+            ordered["queue.owners"] = torch.full((len(upgraded["queue.keys"]),), -1, dtype=torch.long)
     return ordered
 
 

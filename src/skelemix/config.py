@@ -75,6 +75,9 @@ class MethodConfig:
     queue_size: int = 32768
     momentum: float = 0.999
     temperature: float = 0.2
+    # the keys an earlier epoch queued for a sample are no negatives of it (MoCo, as the paper: they are); on a
+    # dataset no larger than the queue every query meets its own sample's stale key otherwise
+    exclude_own_keys: bool = False
     mix: MixConfig = field(default_factory=MixConfig)
 
 

@@ -42,6 +42,8 @@ def from_reference(state: dict) -> tuple[dict[str, torch.Tensor], list[str]]:
             ours[head_prefix + name[3:] if name.startswith("fc.") else encoder_prefix + name] = tensor
         else:
             unknown.append(key)
+    if "queue" in state:  # the authors' queue records no samples
+        ours["queue.owners"] = torch.full((state["queue"].shape[1],), -1, dtype=torch.long)
     return ours, unknown
 
 
@@ -55,6 +57,8 @@ def to_reference(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
             out["queue"] = tensor.t().contiguous()
         elif key == "queue.pointer":
             out["queue_ptr"] = tensor.reshape(1)
+        elif key == "queue.owners":
+            continue  # skelemix's own record of which sample each key came from
         else:
             prefix = next(p for p in prefixes if key.startswith(p))
             side, head = prefixes[prefix]
@@ -119,10 +123,10 @@ def load_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], unmapp
     expected = model.state_dict()
 
     def name(key: str) -> str:
-        return next(iter(to_reference({key: state.get(key, expected.get(key))})))
+        return next(iter(to_reference({key: state.get(key, expected.get(key))})), key)
 
     def shape(key: str, tensors: dict) -> tuple:
-        return tuple(to_reference({key: tensors[key]})[name(key)].shape)
+        return tuple(to_reference({key: tensors[key]}).get(name(key), tensors[key]).shape)
 
     missing = [name(k) for k in expected if k not in state]
     unexpected = [*unmapped, *(name(k) for k in state if k not in expected)]

@@ -18,16 +18,20 @@ from torch import nn
 
 
 def info_nce(query: torch.Tensor, positive: torch.Tensor, queue: torch.Tensor, temperature: float,
-             extra_negative: torch.Tensor | None = None) -> torch.Tensor:
+             extra_negative: torch.Tensor | None = None, excluded: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over the batch of -log softmax of the positive logit (Eq. 1; Eq. 4-5 with ``extra_negative``).
 
     query, positive: (N, D) L2-normalised; queue: (K, D) negatives shared by the batch; extra_negative:
-    (N, D), one more negative per sample (SkeleMixCLR's other STMP view; detach it before passing).
-    Computed in float32 whatever the autocast state.
+    (N, D), one more negative per sample (SkeleMixCLR's other STMP view; detach it before passing); excluded:
+    (N, K) bool, queue keys that are not negatives of that query (earlier keys of its own sample), left out of its
+    softmax. Computed in float32 whatever the autocast state.
     """
     with torch.autocast(query.device.type, enabled=False):
         query = query.float()
-        logits = [(query * positive.float()).sum(dim=1, keepdim=True), query @ queue.float().T]
+        against_queue = query @ queue.float().T
+        if excluded is not None:
+            against_queue = against_queue.masked_fill(excluded, float("-inf"))
+        logits = [(query * positive.float()).sum(dim=1, keepdim=True), against_queue]
         if extra_negative is not None:
             logits.append((query * extra_negative.float()).sum(dim=1, keepdim=True))
         logits = torch.cat(logits, dim=1) / temperature
@@ -43,10 +47,11 @@ def momentum_update(key: nn.Module, query: nn.Module, momentum: float) -> None:
 
 
 class MemoryQueue(nn.Module):
-    """FIFO queue of K normalised keys (K, D), stored as buffers so that checkpoints carry it.
+    """FIFO queue of K normalised keys (K, D) and the dataset index of the sample each came from (K,), stored as
+    buffers so that checkpoints carry them.
 
-    Starts as random unit vectors, like MoCo. ``enqueue`` overwrites the oldest keys, wrapping around the
-    end, so K need not be a multiple of the batch size.
+    Starts as random unit vectors of no sample (index -1), like MoCo. ``enqueue`` overwrites the oldest keys,
+    wrapping around the end, so K need not be a multiple of the batch size.
     """
 
     def __init__(self, size: int, dim: int):
@@ -55,11 +60,18 @@ class MemoryQueue(nn.Module):
             raise ValueError(f"queue size must be >= 1, got {size}")
         self.register_buffer("keys", F.normalize(torch.randn(size, dim), dim=1))
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
+        self.register_buffer("owners", torch.full((size,), -1, dtype=torch.long))
 
     @torch.no_grad()
-    def enqueue(self, keys: torch.Tensor) -> None:
-        """keys: (B, D), written as if one by one: with B > K only the last K remain."""
+    def enqueue(self, keys: torch.Tensor, owners: torch.Tensor | None = None) -> None:
+        """keys: (B, D) and their samples' indices (B,) (default -1), written as if one by one: with B > K only the
+        last K remain."""
         size, count = len(self.keys), len(keys)
         slots = (self.pointer + torch.arange(count, device=self.keys.device))[-size:] % size
         self.keys[slots] = keys.detach()[-size:].to(self.keys.dtype)
+        self.owners[slots] = -1 if owners is None else owners[-size:].to(self.owners)
         self.pointer.copy_((self.pointer + count) % size)
+
+    def held_by(self, samples: torch.Tensor) -> torch.Tensor:
+        """(N, K) bool: which queued keys came from each of the samples (N,) (never the -1 of no sample)."""
+        return (samples[:, None] == self.owners[None, :]) & (samples[:, None] >= 0)

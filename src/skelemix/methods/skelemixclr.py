@@ -45,10 +45,10 @@ class SkeleMixCLR(SkeletonCLR):
         mix = self.config.method.mix
         self.skelemix = SkeleMix(self.layout, mix.min_parts, mix.max_parts, mix.min_frames, mix.max_frames, mix.mode)
 
-    def loss_terms(self, query_view, k, negatives):
+    def loss_terms(self, query_view, k, negatives, excluded=None):
         """InfoNCE, then lambda (L_p + L_g) / 2 of each of the R mixes; logs the sum over mixes and the last mix's
         pair similarities."""
-        yield from super().loss_terms(query_view, k, negatives)
+        yield from super().loss_terms(query_view, k, negatives, excluded)
         method = self.config.method
         generator = self.step_generator()
         loss_mix = torch.zeros((), device=k.device)
@@ -57,8 +57,10 @@ class SkeleMixCLR(SkeletonCLR):
             with running_statistics_frozen(self, frozen=not method.mix.update_bn_stats):
                 trimmed, truncated = mask_pool(self.encoder.feature_map(mixed), mask)
                 p, g = self.project(trimmed), self.project(truncated)
-            loss_p = info_nce(p, k[partner], negatives, method.temperature, extra_negative=g.detach())
-            loss_g = info_nce(g, k, negatives, method.temperature, extra_negative=p.detach())
+            # p holds the partner's region, so the partner's earlier keys are the ones it must not push away
+            loss_p = info_nce(p, k[partner], negatives, method.temperature, extra_negative=g.detach(),
+                              excluded=None if excluded is None else excluded[partner])
+            loss_g = info_nce(g, k, negatives, method.temperature, extra_negative=p.detach(), excluded=excluded)
             loss = (loss_p + loss_g) / 2
             loss_mix = loss_mix + loss.detach()
             with torch.no_grad():

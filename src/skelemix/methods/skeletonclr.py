@@ -121,11 +121,13 @@ class SkeletonCLR(L.LightningModule):
         """The parameters SGD updates: not the momentum-updated key side."""
         return [p for p in self.parameters() if p.requires_grad]
 
-    def contrastive_losses(self, x: torch.Tensor, gradients: bool = False
+    def contrastive_losses(self, x: torch.Tensor, samples: torch.Tensor | None = None, gradients: bool = False
                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor,
                                       list[torch.Tensor] | None]:
-        """x: (N, C, T, V, M) -> (loss, values to log, this rank's keys (N, D), every rank's keys (W N, D) for the
-        queue, and with ``gradients`` the loss's gradient for each of ``trainable_parameters()``).
+        """x: (N, C, T, V, M) and its dataset indices ``samples`` (N,) -> (loss, values to log, this rank's keys (N, D),
+        every rank's keys (W N, D) for the queue, and with ``gradients`` the loss's gradient for each of
+        ``trainable_parameters()``). With ``method.exclude_own_keys`` (and ``samples``) the keys an earlier step
+        queued for the same sample are no negatives of it.
 
         The loss is a sum of terms with one encoder pass each (``loss_terms``). With ``gradients`` each term is
         differentiated as soon as it is computed, which frees that pass's activations before the next pass
@@ -137,9 +139,11 @@ class SkeletonCLR(L.LightningModule):
         k, all_keys = self.keys(key_view)
         # a snapshot: the queue is updated in place before backward, and the logits' gradient needs it
         negatives = self.queue.keys.clone()
+        excluded = self.queue.held_by(samples) if self.config.method.exclude_own_keys and samples is not None \
+            else None
         trainable = self.trainable_parameters()
         loss, logs, summed = torch.zeros((), device=x.device), {}, None
-        for term, term_logs in self.loss_terms(query_view, k, negatives):
+        for term, term_logs in self.loss_terms(query_view, k, negatives, excluded):
             logs.update(term_logs)  # a later term's values replace an earlier one's
             if gradients:
                 grads = torch.autograd.grad(term, trainable, materialize_grads=True)
@@ -148,15 +152,16 @@ class SkeletonCLR(L.LightningModule):
             loss = loss + term
         return loss, logs, k, all_keys, summed
 
-    def loss_terms(self, query_view: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor
-                   ) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    def loss_terms(self, query_view: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor,
+                   excluded: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
         """The loss's terms, each computed from its own encoder pass when the caller asks for it, with values to
         log. Here InfoNCE of the query view (Eq. 1); subclasses add theirs.
 
-        query_view: stream-converted (N, C, T, V, M); k: the keys (N, D); negatives: the queue (K, D).
+        query_view: stream-converted (N, C, T, V, M); k: the keys (N, D); negatives: the queue (K, D); excluded:
+        (N, K) bool, queue keys that are no negatives of each sample (None: all are).
         """
         q = self.project(self.encoder(query_view))
-        loss_info = info_nce(q, k, negatives, self.config.method.temperature)
+        loss_info = info_nce(q, k, negatives, self.config.method.temperature, excluded=excluded)
         yield loss_info, {"loss_info": loss_info.detach(), **self.pair_similarities(q, k, negatives)}
 
     @staticmethod
@@ -171,8 +176,8 @@ class SkeletonCLR(L.LightningModule):
             L.seed_everything(self.config.train.seed + self.global_rank, workers=True, verbose=False)
 
     def training_step(self, batch, batch_index):
-        x = batch[0]
-        loss, logs, keys, queue_keys, gradients = self.contrastive_losses(x, gradients=True)
+        x, _, samples = batch  # sequences, labels (unused), dataset indices
+        loss, logs, keys, queue_keys, gradients = self.contrastive_losses(x, samples, gradients=True)
         if not torch.isfinite(loss):
             if self.config.train.non_finite == "skip":
                 self.skipped_steps += 1
@@ -183,7 +188,7 @@ class SkeletonCLR(L.LightningModule):
                 f"non-finite loss ({loss.item()}) at step {self.global_step} (epoch {self.current_epoch}); last "
                 f"good checkpoint: {checkpoint}; lower train.lr, set train.precision=32 or train.non_finite=skip, "
                 f"then continue with `skelemix pretrain --resume RUN_DIR`")
-        self.queue.enqueue(queue_keys)
+        self.queue.enqueue(queue_keys, samples if self.world_size == 1 else self.all_gather(samples).flatten(0, 1))
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x), sync_dist=True)
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=False, on_epoch=True, batch_size=len(x),
                       sync_dist=True)
