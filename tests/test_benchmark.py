@@ -34,3 +34,20 @@ def test_the_encoder_alone_costs_the_issues_per_sample_figures():
     assert forward["gflop_per_step"] / 2 == pytest.approx(1.52 - SAVED_GFLOP, rel=0.01)
     assert forward["pass"] == "forward"
     assert both["gflop_per_step"] / 2 == pytest.approx(4.56 - 3 * SAVED_GFLOP, rel=0.01)
+
+
+def test_the_breakdown_counts_each_convolution_by_hand_and_shares_the_whole_step():
+    r = benchmark_encoder(backward=True, batch_size=2, frames=64, persons=1, steps=1, warmup=0, breakdown=True)
+    rows = {row["category"]: row for row in r["breakdown"]}
+    widths = [16, 16, 16, 16, 32, 32, 32, 64, 64, 256]
+    frames = [64, 64, 64, 64, 32, 32, 32, 16, 16, 16]  # after each block's temporal stride
+    inputs = [16] + widths[:-1]
+    temporal = sum(2 * c * c * 9 * t * 25 for c, t in zip(widths, frames))  # per sequence, forward, 9x1 kernels
+    residual = sum(2 * o * i * t * 25 for o, i, t in zip(widths, inputs, frames) if o != i)  # 1x1 where widths change
+    # forward and backward (input and weight gradients): three times the forward's FLOPs, for 2 sequences
+    assert rows["temporal convolution"]["gflop"] == pytest.approx(3 * 2 * temporal / 1e9, abs=0.01)
+    assert rows["1x1 residual convolution"]["gflop"] == pytest.approx(3 * 2 * residual / 1e9, abs=0.01)
+    assert sum(row["share"] for row in r["breakdown"]) == pytest.approx(1.0, abs=0.01)
+    assert rows["BatchNorm"]["gflop"] is None and rows["BatchNorm"]["ms"] > 0
+    with pytest.raises(ValueError, match="fast kernels only"):
+        benchmark_encoder(batch_size=2, steps=1, warmup=0, breakdown=True, kernels="reference")

@@ -64,30 +64,97 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def count_gflop(step, model: torch.nn.Module) -> float:
+# What an operation of a step belongs to, told from the outermost profiler event above it (the op itself, the module
+# call or the autograd node of its backward): first match wins
+CATEGORIES = (
+    ("graph convolution", ("_AggregateThenMix", "einsum", "Einsum")),
+    ("temporal convolution", ("conv2d", "Convolution")),
+    ("1x1 residual convolution", ("baddbmm", "Baddbmm")),
+    ("BatchNorm", ("batch_norm", "BatchNorm")),
+    ("loss and queue", ("skelemix::info_nce", "MmBackward", "LogSoftmax", "NllLoss", "MaskedFill")),
+    ("optimizer and momentum step", ("Optimizer.step", "_foreach", "lerp")),
+    ("ReLU, dropout, residual add", ("relu", "Relu", "threshold", "mul", "Mul", "random_", "aten::ge", "add_")),
+)
+OTHER = "other (augmentation, SkeleMix, pooling, head, copies)"
+
+
+def executed_flops(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, graph: torch.Tensor | None,
+                   differentiated: bool) -> tuple[str, int] | None:
+    """(category, FLOPs) that one call of an encoder module executes, forward and (when ``differentiated``)
+    backward: a convolution's backward costs twice its forward (input and weight gradients); the fast graph
+    convolution aggregates four times (forward, backward's recomputation and its two gradients) and mixes three
+    times. None for modules counted elsewhere."""
+    passes = 3 if differentiated else 1
+    if isinstance(module, GraphConvolution):
+        k, v = graph.shape[:2]
+        aggregation, mixing = 2 * x.numel() * k * v, 2 * y.numel() * x.shape[1] * k
+        if not module.fast:  # the 1x1 convolution to K C_out channels, then the partition sum
+            return "graph convolution", passes * (2 * y.numel() * k * x.shape[1] + 2 * y.numel() * k * v)
+        return "graph convolution", (4 * aggregation + 3 * mixing) if differentiated else aggregation + mixing
+    if isinstance(module, torch.nn.Conv2d):
+        kind = "1x1 residual convolution" if module.kernel_size == (1, 1) else "temporal convolution"
+        return kind, passes * 2 * y.numel() * module.in_channels * module.kernel_size[0]
+    return None
+
+
+def category(root_event: str) -> str:
+    return next((name for name, marks in CATEGORIES if any(mark in root_event for mark in marks)), OTHER)
+
+
+def operation_breakdown(step, flops_by_category: dict[str, int]) -> list[dict]:
+    """Self CPU time of one call of ``step`` per category of operation (``CATEGORIES``), with the GFLOP it executes
+    and GFLOP/s for the encoder's convolutions; sorted by time. The categories are those of the fast kernels: with
+    the reference kernels the graph convolution is a Conv2d too, and its backward cannot be told from the temporal
+    convolution's."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        step()
+    seconds: dict[str, float] = {}
+    for event in profile.events():
+        root = event
+        while root.cpu_parent is not None:
+            root = root.cpu_parent
+        seconds[category(root.name)] = seconds.get(category(root.name), 0.0) + event.self_cpu_time_total / 1e6
+    total = sum(seconds.values())
+    rows = []
+    for name, time_s in sorted(seconds.items(), key=lambda item: -item[1]):
+        gflop = flops_by_category[name] / 1e9 if name in flops_by_category else None
+        rows.append({"category": name, "ms": round(1000 * time_s, 1), "share": round(time_s / total, 3),
+                     "gflop": None if gflop is None else round(gflop, 2),
+                     "gflops": None if gflop is None else round(gflop / time_s, 1)})
+    return rows
+
+
+def count_gflop(step, model: torch.nn.Module) -> tuple[float, dict[str, int]]:
     """The FLOPs one call of ``step`` needs, in GFLOP: those it executes, less the aggregations that ``model``'s
-    graph convolutions repeat in backward (every pass with gradients is differentiated in a step)."""
-    repeated = 0
+    graph convolutions repeat in backward (every pass with gradients is differentiated in a step); and the FLOPs the
+    encoder's convolutions execute, by category (``executed_flops``)."""
+    repeated, by_category = 0, {}
 
-    def count_repeat(module, inputs, output):
+    def count(module, inputs, output):
         nonlocal repeated
-        if torch.is_grad_enabled():
-            repeated += repeated_flops(*inputs)
+        differentiated = torch.is_grad_enabled()
+        graph = inputs[1] if isinstance(module, GraphConvolution) else None
+        counted = executed_flops(module, inputs[0], output, graph, differentiated)
+        if counted is not None:
+            by_category[counted[0]] = by_category.get(counted[0], 0) + counted[1]
+        if differentiated and graph is not None and module.fast:
+            repeated += repeated_flops(inputs[0], graph)
 
-    hooks = [m.register_forward_hook(count_repeat) for m in model.modules()
-             if isinstance(m, GraphConvolution) and m.fast]
+    inside_graph = {id(m.conv) for m in model.modules() if isinstance(m, GraphConvolution)}  # counted with it
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, GraphConvolution) or (isinstance(m, torch.nn.Conv2d) and id(m) not in inside_graph)]
     try:
         with FlopCounterMode(display=False, custom_mapping=IN_PLACE_PRODUCTS) as counter:
             step()
     finally:
         for hook in hooks:
             hook.remove()
-    return (counter.get_total_flops() - repeated) / 1e9
+    return (counter.get_total_flops() - repeated) / 1e9, by_category
 
 
-def _measure(step, model: torch.nn.Module, batch_size: int, steps: int, warmup: int) -> dict:
+def _measure(step, model: torch.nn.Module, batch_size: int, steps: int, warmup: int, breakdown: bool = False) -> dict:
     """Time ``steps`` calls of ``step`` after ``warmup`` untimed ones, count one call's FLOPs, and relate them
-    to this machine's float32 matmul speed."""
+    to this machine's float32 matmul speed; with ``breakdown`` also profile one more call (``operation_breakdown``)."""
     if steps < 1 or warmup < 0:
         raise ValueError("need steps >= 1 and warmup >= 0")
     for _ in range(warmup):
@@ -98,7 +165,7 @@ def _measure(step, model: torch.nn.Module, batch_size: int, steps: int, warmup: 
         step()
         seconds.append(time.perf_counter() - start)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # of the steps, before counting adds its own
-    gflop = count_gflop(step, model)
+    gflop, flops_by_category = count_gflop(step, model)
     rates = [batch_size / s for s in seconds]
     median_s = statistics.median(seconds)
     peak = matmul_gflops()
@@ -113,6 +180,7 @@ def _measure(step, model: torch.nn.Module, batch_size: int, steps: int, warmup: 
         "peak_rss_gb": round(peak_rss / 1024**2, 2),
         "cpu": cpu_model(), "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))[:20],
         "torch": str(torch.__version__),
+        **({"breakdown": operation_breakdown(step, flops_by_category)} if breakdown else {}),
     }
 
 
@@ -130,20 +198,27 @@ def describe(result: dict) -> str:
     what = result["method"] if "method" in result else f"ST-GCN {result['pass']}"
     return "\n".join([
         f"{what}: batch {result['batch_size']} x {result['frames']} frames x {result['persons']} persons, "
-        f"{result['precision']}, {result['threads']} threads on {result['cpu']}",
+        f"{result['precision']}, {result['kernels']} kernels, {result['threads']} threads on {result['cpu']}",
         f"  {rate['median']:.2f} samples/s (min {rate['min']:.2f}, max {rate['max']:.2f}), "
         f"{result['seconds_per_step']:.2f} s/step, peak RSS {result['peak_rss_gb']:.2f} GB",
         f"  {result['gflop_per_step']:.0f} GFLOP/step -> {result['achieved_gflops']:.1f} GFLOP/s; fp32 matmul "
-        f"{result['matmul_fp32_gflops']:.1f} GFLOP/s; efficiency {result['efficiency']:.2f}"])
+        f"{result['matmul_fp32_gflops']:.1f} GFLOP/s; efficiency {result['efficiency']:.2f}",
+        *(f"  {row['share']:6.1%} {row['ms']:9.1f} ms  {row['category']}"
+          + (f"  ({row['gflop']:.1f} GFLOP, {row['gflops']:.1f} GFLOP/s)" if row["gflop"] is not None else "")
+          for row in result.get("breakdown", []))])
 
 
 def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, frames: int = 64, persons: int = 2,
                        precision: str = "32", steps: int = 5, warmup: int = 1, queue_size: int = 32768,
-                       layout: str = "ntu25") -> dict:
-    """Time ``steps`` training steps after ``warmup`` untimed ones; returns the figures as a dict."""
+                       layout: str = "ntu25", breakdown: bool = False, kernels: str = "fast") -> dict:
+    """Time ``steps`` training steps after ``warmup`` untimed ones; returns the figures as a dict (with
+    ``breakdown``, also where one step's time goes; ``kernels``: the encoder's, fast or reference)."""
     if method not in METHOD_CONFIGS:
         raise ValueError(f"method must be one of {', '.join(METHOD_CONFIGS)}, got {method!r}")
-    config = load_config([METHOD_CONFIGS[method]], [f"method.queue_size={queue_size}", f"train.precision={precision}"])
+    if breakdown and kernels != "fast":
+        raise ValueError("the breakdown tells operations apart for the fast kernels only")
+    config = load_config([METHOD_CONFIGS[method]], [f"method.queue_size={queue_size}", f"train.precision={precision}",
+                                                    f"encoder.kernels={kernels}"])
     lightning_precision = resolve_precision(precision, "cpu")
     skeleton = get_layout(layout)
     torch.manual_seed(0)
@@ -161,14 +236,17 @@ def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, fram
         model.queue.enqueue(keys)
         model.update_key_side()
 
-    return {"method": method, "frames": frames, "persons": persons, "queue_size": queue_size,
-            "precision": lightning_precision, **_measure(step, model, batch_size, steps, warmup)}
+    return {"method": method, "frames": frames, "persons": persons, "queue_size": queue_size, "kernels": kernels,
+            "precision": lightning_precision, **_measure(step, model, batch_size, steps, warmup, breakdown)}
 
 
 def benchmark_encoder(backward: bool = True, batch_size: int = 128, frames: int = 64, persons: int = 2,
-                      precision: str = "32", steps: int = 5, warmup: int = 1, layout: str = "ntu25") -> dict:
+                      precision: str = "32", steps: int = 5, warmup: int = 1, layout: str = "ntu25",
+                      breakdown: bool = False, kernels: str = "fast") -> dict:
     """Time the paper's quarter-width ST-GCN alone: forward (no graph kept) or forward + backward."""
-    config = load_config([], [f"train.precision={precision}"])
+    if breakdown and kernels != "fast":
+        raise ValueError("the breakdown tells operations apart for the fast kernels only")
+    config = load_config([], [f"train.precision={precision}", f"encoder.kernels={kernels}"])
     lightning_precision = resolve_precision(precision, "cpu")
     skeleton = get_layout(layout)
     torch.manual_seed(0)
@@ -183,7 +261,8 @@ def benchmark_encoder(backward: bool = True, batch_size: int = 128, frames: int 
             features.float().sum().backward()
 
     return {"pass": "forward+backward" if backward else "forward", "frames": frames, "persons": persons,
-            "precision": lightning_precision, **_measure(step, encoder, batch_size, steps, warmup)}
+            "kernels": kernels, "precision": lightning_precision,
+            **_measure(step, encoder, batch_size, steps, warmup, breakdown)}
 
 
 NTU120_FILES = 114_480

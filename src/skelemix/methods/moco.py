@@ -26,7 +26,8 @@ def info_nce(query: torch.Tensor, positive: torch.Tensor, queue: torch.Tensor, t
     (N, K) bool, queue keys that are not negatives of that query (earlier keys of its own sample), left out of its
     softmax. Computed in float32 whatever the autocast state.
     """
-    with torch.autocast(query.device.type, enabled=False):
+    # the named range lets ``skelemix benchmark --breakdown`` tell the loss's operations from the encoder's
+    with torch.autocast(query.device.type, enabled=False), torch.profiler.record_function("skelemix::info_nce"):
         query = query.float()
         against_queue = query @ queue.float().T
         if excluded is not None:
