@@ -80,7 +80,8 @@ def test_two_dimensional_layouts_keep_their_scores_and_are_never_rotated():
 
 
 def test_nw_ucla_real_files(nw_ucla_dir, tmp_path):
-    report = prepare_nw_ucla(nw_ucla_dir / "all_sqe", tmp_path / "ucla", workers=2)
+    per_frame = Preprocessing(frames=64, centring="frame", rotate=False, persons=1)  # checkable by hand
+    report = prepare_nw_ucla(nw_ucla_dir / "all_sqe", tmp_path / "ucla", preprocessing=per_frame, workers=2)
     assert report.samples == 1484 and not report.skipped
     ds = PreparedDataset(report.path)
     assert ds.data.shape == (1484, 3, 64, 20, 1) and ds.layout.name == "kinect_v1" and ds.num_classes == 10
@@ -100,6 +101,20 @@ def test_nw_ucla_real_files(nw_ucla_dir, tmp_path):
     one = next(i for i, s in enumerate(ds.samples) if s.name == "a02_s09_e04_v02")
     assert ds.samples[one].frames == 1
     assert np.allclose(ds.data[one], ds.data[one][:, :1])
+
+
+def test_nw_ucla_defaults_are_the_fields_normalisation_facing_the_camera(nw_ucla_dir, tmp_path):
+    ds = PreparedDataset(prepare_nw_ucla(nw_ucla_dir / "all_sqe", tmp_path / "ucla", workers=2).path)
+    assert ds.info["preprocessing"]["centring"] == "first_frame" and ds.info["preprocessing"]["scale"] == "minmax"
+    i = next(i for i, s in enumerate(ds.samples) if s.name == "a01_s01_e00_v01")
+    x = ds.data[i, :, :, :, 0]  # (3, T, 20)
+    # each axis of the sequence spans [-1, 1] (scaled before resizing to 64 frames, which may miss an extreme frame)
+    np.testing.assert_allclose(x.min(axis=(1, 2)), -1, atol=0.01)
+    np.testing.assert_allclose(x.max(axis=(1, 2)), 1, atol=0.01)
+    left, right = ds.layout.shoulders
+    assert x[2, 0, left] == pytest.approx(x[2, 0, right], abs=1e-5)  # turned: first-frame shoulders level in depth
+    raw = np.array(json.loads((nw_ucla_dir / "all_sqe" / "a01_s01_e00_v01.json").read_text())["skeletons"])
+    assert abs(raw[0, left, 2] - raw[0, right, 2]) > 0.01  # they were not in the recording
 
 
 def test_nw_ucla_bad_files_name_the_file(tmp_path):

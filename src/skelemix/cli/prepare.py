@@ -128,7 +128,7 @@ def numpy(
 
 
 @prepare_app.command("nw-ucla")
-@with_options(PREPROCESSING, into="preprocessing", rotate=False, persons=1)
+@with_options(PREPROCESSING, into="preprocessing", centring="first_frame", rotate=True, persons=1, scale="minmax")
 def nw_ucla(json_dir: Annotated[Path, typer.Argument(help="Directory of aAA_sSS_eEE_vVV.json files (all_sqe).")],
             out_dir: OutDir, preprocessing: dict = None):
     """NW-UCLA (CTR-GCN json release) -> benchmarks xview and xsub."""

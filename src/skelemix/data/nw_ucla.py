@@ -54,8 +54,11 @@ def read_nw_ucla_file(path: Path) -> list[RawSample]:
     return [(Sample(path.stem, label - 1, subject, view, len(skeletons)), skeletons[None])]
 
 
-DEFAULT_PREPROCESSING = Preprocessing(frames=64, centring="frame", rotate=False, persons=1)
-"""One performer; no rotation, as in the reference's NW-UCLA data (the results in docs/RESULTS.md)."""
+DEFAULT_PREPROCESSING = Preprocessing(frames=64, centring="first_frame", rotate=True, persons=1, scale="minmax")
+"""One performer; the field's NW-UCLA normalisation (CTR-GCN: the first frame's centre joint subtracted, each axis
+of a sequence scaled to [-1, 1]), the sequence first turned to face the camera. Measured against per-frame
+centring without turning (docs/RESULTS.md): a random encoder's linear accuracy on view 3 rose from 40 to 55, and
+pretraining's with it."""
 
 
 def prepare_nw_ucla(json_dir: str | Path, out_dir: str | Path,
