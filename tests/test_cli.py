@@ -45,11 +45,13 @@ def test_a_shared_option_group_reaches_the_command_as_one_dict_with_its_own_defa
     assert result.exit_code == 0, result.output
     assert seen == {"source": "clips", "frames": 32, "centring": "frame", "rotate": False, "persons": 1,
                     "scale": "none", "workers": None, "strict": False, "progress": True}
-    # the real commands: NTU keeps two bodies and turns them; NW-UCLA one, as recorded; 2D clips scale by the torso
+    # the real commands: PKU-MMD keeps two bodies and turns them; NW-UCLA one, first-frame centred and min-max scaled
+    # as the field's loaders do; 2D clips scale by the torso
     defaults = {name: {p: v.default for p, v in inspect.signature(getattr(prepare, name)).parameters.items()}
                 for name in ("pku_mmd", "nw_ucla", "openpose", "kinect_csv")}
     assert (defaults["pku_mmd"]["persons"], defaults["pku_mmd"]["rotate"]) == (2, True)
-    assert (defaults["nw_ucla"]["persons"], defaults["nw_ucla"]["rotate"]) == (1, False)
+    assert (defaults["nw_ucla"]["persons"], defaults["nw_ucla"]["centring"], defaults["nw_ucla"]["scale"]) == (
+        1, "first_frame", "minmax")
     assert (defaults["openpose"]["scale"], defaults["kinect_csv"]["scale"]) == ("torso", "none")
     with pytest.raises(TypeError, match="not options of the group: person"):
         with_options(PREPROCESSING, into="preprocessing", person=1)

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -61,7 +62,10 @@ def test_evaluation_writes_results_and_scores(tiny_run):
     for protocol in ("knn", "linear"):
         result = evaluate(protocol, run_dir)
         saved = json.loads((run_dir / "evaluation" / f"{protocol}.json").read_text())
-        assert saved["top1"] == result["top1"] and 0 <= saved["top1"] <= 100 and saved["top5"] >= saved["top1"]
+        scores = np.load(run_dir / "evaluation" / saved["scores_file"])  # (test samples, classes)
+        hits = scores.argmax(axis=1) == np.array(saved["test_labels"])
+        assert saved["top1"] == result["top1"] == pytest.approx(100 * hits.mean(), abs=0.006)  # the scores' own top-1
+        assert saved["top5"] >= saved["top1"] and scores.shape == (96, 12)
         assert saved["test_samples"] == 96 and saved["stream"] == "joint"
     random = evaluate("knn", run_dir, random_weights=True)
     assert random["weights"] == "random init" and (run_dir / "evaluation" / "knn-random-init.json").is_file()
