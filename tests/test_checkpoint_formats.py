@@ -88,3 +88,15 @@ def test_upgrading_moves_each_momentum_buffer_to_its_parameter(version):
     for index, name in enumerate(new_names):
         assert state["optimizer_states"][0]["state"][index]["momentum_buffer"].shape == dict(
             model.named_parameters())[name].shape
+
+
+def test_a_format_3_queue_counts_as_filled_and_a_classifier_is_left_alone():
+    """Format 3 had no record of which queue slots hold keys; its random start was used as negatives like keys, so
+    every slot reads as filled (and ``method.queue_start=empty`` then changes nothing for an old run)."""
+    from skelemix.checkpoints import upgrade_state_dict
+
+    queue = {"queue.keys": torch.zeros(5, 3), "queue.pointer": torch.tensor(2),
+             "queue.owners": torch.full((5,), -1)}
+    assert upgrade_state_dict(queue, 3)["queue.filled"].tolist() == [True] * 5
+    classifier = {"head.weight": torch.zeros(2, 3)}
+    assert upgrade_state_dict(classifier, 3) == classifier

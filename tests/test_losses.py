@@ -194,3 +194,39 @@ def test_the_queue_knows_which_sample_each_key_came_from():
                                                                  [False, False, False, False]]
     queue.enqueue(torch.eye(2)[[0]])  # keys without samples (the benchmark's) belong to none
     assert queue.owners.tolist() == [7, -1, 5, 9]
+
+
+def test_the_queue_marks_encoded_slots_and_leaves_the_random_start_out_on_request():
+    from skelemix.methods.moco import MemoryQueue
+
+    queue = MemoryQueue(size=4, dim=2)
+    assert not queue.filled.any()
+    queue.enqueue(torch.eye(2)[[0, 1]], torch.tensor([5, 6]))  # slots 0, 1
+    assert queue.filled.tolist() == [True, True, False, False]
+    samples = torch.tensor([5, 7])
+    assert queue.not_negatives(samples, own_keys=False, random_start=False) is None
+    assert queue.not_negatives(samples, own_keys=True, random_start=False).tolist() == [[True, False, False, False],
+                                                                                        [False, False, False, False]]
+    assert queue.not_negatives(samples, own_keys=False, random_start=True).tolist() == [[False, False, True, True]] * 2
+    assert queue.not_negatives(samples, own_keys=True, random_start=True).tolist() == [[True, False, True, True],
+                                                                                       [False, False, True, True]]
+    queue.enqueue(torch.eye(2)[[0, 1]], torch.tensor([8, 9]))  # full: nothing random is left
+    assert queue.not_negatives(samples, own_keys=False, random_start=True) is None
+
+
+def test_with_an_empty_start_the_first_step_has_no_negatives():
+    """queue_start=empty: at the first step every slot is random, so SkeletonCLR's InfoNCE has only its positive
+    logit, -log(1) = 0; with MoCo's random start the same step sees K random negatives and a positive loss."""
+    from skelemix.config import load_config
+    from skelemix.layouts import get_layout
+    from skelemix.methods.skeletonclr import SkeletonCLR
+
+    x, samples = torch.randn(4, 3, 16, 25, 1), torch.arange(4)
+    losses = {}
+    for start in ("random", "empty"):
+        config = load_config(["synthetic", "skeletonclr"], ["encoder.hidden_channels=4", "encoder.out_channels=8",
+                                                             "encoder.projection_dim=4", "method.queue_size=6",
+                                                             f"method.queue_start={start}"])
+        losses[start] = SkeletonCLR(config, get_layout("ntu25")).contrastive_losses(x, samples)[1]["loss_info"]
+    assert losses["empty"].item() == 0.0
+    assert losses["random"].item() > 0.1

@@ -31,8 +31,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .files import atomic_file
 
-FORMAT_VERSION = 3  # 3: the encoder's tensors under the field's ST-GCN names and shapes (as the authors' files)
-READABLE_FORMATS = (1, 2, 3)  # earlier formats are converted on reading (``upgrade``)
+# 3: the encoder's tensors under the field's ST-GCN names and shapes (as the authors' files); 4: which queue slots
+# hold encoded keys
+FORMAT_VERSION = 4
+READABLE_FORMATS = (1, 2, 3, 4)  # earlier formats are converted on reading (``upgrade``)
 LAST, PREVIOUS, INTERRUPTED = "last.ckpt", "last.previous.ckpt", "interrupted.ckpt"
 BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked", ".A")
 
@@ -114,9 +116,18 @@ def upgrade_state_dict(state_dict: dict[str, torch.Tensor], version: int) -> dic
     1x1 weight as (C_out, C_in), and the edge importance after the convolution's bias. Format 3 has the field's
     names (``st_gcn_networks.N.gcn.conv``, ``.tcn``, ``.residual``, ``edge_importance.N`` after every block, ``A``)
     and records which sample each queued key came from (``queue.owners``; -1, none, for the keys of earlier formats).
+    Format 4 marks the queue slots that hold encoded keys (``queue.filled``; all of them for earlier formats, whose
+    random start served as negatives like keys).
     """
-    if version == FORMAT_VERSION:
-        return state_dict
+    if version < 3:
+        state_dict = _field_names(state_dict)
+    if version < 4 and "queue.keys" in state_dict:  # a classifier's file has no queue
+        state_dict = {**state_dict, "queue.filled": torch.ones(len(state_dict["queue.keys"]), dtype=torch.bool)}
+    return state_dict
+
+
+def _field_names(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Format 1 or 2 weights under format 3's names, shapes and order."""
     upgraded, importances = {}, {}
     for key, tensor in state_dict.items():
         name = current_name(key)

@@ -78,6 +78,9 @@ class MethodConfig:
     # the keys an earlier epoch queued for a sample are no negatives of it (MoCo, as the paper: they are); on a
     # dataset no larger than the queue every query meets its own sample's stale key otherwise
     exclude_own_keys: bool = False
+    # random: the queue starts as random unit vectors that serve as negatives until keys replace them (MoCo, the
+    # paper); empty: only encoded keys are negatives, so the first steps meet a few real ones instead of K random ones
+    queue_start: str = "random"
     mix: MixConfig = field(default_factory=MixConfig)
 
 
@@ -172,6 +175,7 @@ CHOICES = {
     "encoder.kernels": ("fast", "reference"),
     "method.name": ("skeletonclr", "skelemixclr"),
     "method.mix.mode": ("swap", "zeros", "gaussian", "random"),
+    "method.queue_start": ("random", "empty"),
     "train.precision": ("auto", "32", "bf16"),
     "eval.precision": ("auto", "32", "bf16"),
     "eval.linear.head_init": ("pytorch", "reference"),

@@ -42,8 +42,9 @@ def from_reference(state: dict) -> tuple[dict[str, torch.Tensor], list[str]]:
             ours[head_prefix + name[3:] if name.startswith("fc.") else encoder_prefix + name] = tensor
         else:
             unknown.append(key)
-    if "queue" in state:  # the authors' queue records no samples
+    if "queue" in state:  # the authors' queue records no samples; its slots count as encoded keys
         ours["queue.owners"] = torch.full((state["queue"].shape[1],), -1, dtype=torch.long)
+        ours["queue.filled"] = torch.ones(state["queue"].shape[1], dtype=torch.bool)
     return ours, unknown
 
 
@@ -57,8 +58,8 @@ def to_reference(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
             out["queue"] = tensor.t().contiguous()
         elif key == "queue.pointer":
             out["queue_ptr"] = tensor.reshape(1)
-        elif key == "queue.owners":
-            continue  # skelemix's own record of which sample each key came from
+        elif key in ("queue.owners", "queue.filled"):
+            continue  # skelemix's own records of which sample each key came from and which slots hold keys
         else:
             prefix = next(p for p in prefixes if key.startswith(p))
             side, head = prefixes[prefix]

@@ -51,8 +51,9 @@ class MemoryQueue(nn.Module):
     """FIFO queue of K normalised keys (K, D) and the dataset index of the sample each came from (K,), stored as
     buffers so that checkpoints carry them.
 
-    Starts as random unit vectors of no sample (index -1), like MoCo. ``enqueue`` overwrites the oldest keys,
-    wrapping around the end, so K need not be a multiple of the batch size.
+    Starts as random unit vectors of no sample (index -1), like MoCo; ``filled`` (K,) marks the slots that hold an
+    encoded key since. ``enqueue`` overwrites the oldest keys, wrapping around the end, so K need not be a multiple
+    of the batch size.
     """
 
     def __init__(self, size: int, dim: int):
@@ -62,6 +63,7 @@ class MemoryQueue(nn.Module):
         self.register_buffer("keys", F.normalize(torch.randn(size, dim), dim=1))
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
         self.register_buffer("owners", torch.full((size,), -1, dtype=torch.long))
+        self.register_buffer("filled", torch.zeros(size, dtype=torch.bool))
 
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor, owners: torch.Tensor | None = None) -> None:
@@ -71,8 +73,18 @@ class MemoryQueue(nn.Module):
         slots = (self.pointer + torch.arange(count, device=self.keys.device))[-size:] % size
         self.keys[slots] = keys.detach()[-size:].to(self.keys.dtype)
         self.owners[slots] = -1 if owners is None else owners[-size:].to(self.owners)
+        self.filled[slots] = True
         self.pointer.copy_((self.pointer + count) % size)
 
     def held_by(self, samples: torch.Tensor) -> torch.Tensor:
         """(N, K) bool: which queued keys came from each of the samples (N,) (never the -1 of no sample)."""
         return (samples[:, None] == self.owners[None, :]) & (samples[:, None] >= 0)
+
+    def not_negatives(self, samples: torch.Tensor, own_keys: bool, random_start: bool) -> torch.Tensor | None:
+        """(N, K) bool for ``info_nce(excluded=...)``: the slots left out of each sample's negatives, those its own
+        sample queued (``own_keys``) and those still holding the random start (``random_start``); None: none."""
+        excluded = self.held_by(samples) if own_keys else None
+        if random_start and not self.filled.all():
+            unfilled = (~self.filled)[None, :].expand(len(samples), -1)
+            excluded = unfilled if excluded is None else excluded | unfilled
+        return excluded

@@ -127,7 +127,8 @@ class SkeletonCLR(L.LightningModule):
         """x: (N, C, T, V, M) and its dataset indices ``samples`` (N,) -> (loss, values to log, this rank's keys (N, D),
         every rank's keys (W N, D) for the queue, and with ``gradients`` the loss's gradient for each of
         ``trainable_parameters()``). With ``method.exclude_own_keys`` (and ``samples``) the keys an earlier step
-        queued for the same sample are no negatives of it.
+        queued for the same sample are no negatives of it; with ``method.queue_start=empty`` neither are the queue's
+        random start vectors, until encoded keys replace them.
 
         The loss is a sum of terms with one encoder pass each (``loss_terms``). With ``gradients`` each term is
         differentiated as soon as it is computed, which frees that pass's activations before the next pass
@@ -139,8 +140,9 @@ class SkeletonCLR(L.LightningModule):
         k, all_keys = self.keys(key_view)
         # a snapshot: the queue is updated in place before backward, and the logits' gradient needs it
         negatives = self.queue.keys.clone()
-        excluded = self.queue.held_by(samples) if self.config.method.exclude_own_keys and samples is not None \
-            else None
+        method = self.config.method
+        excluded = None if samples is None else self.queue.not_negatives(
+            samples, own_keys=method.exclude_own_keys, random_start=method.queue_start == "empty")
         trainable = self.trainable_parameters()
         loss, logs, summed = torch.zeros((), device=x.device), {}, None
         for term, term_logs in self.loss_terms(query_view, k, negatives, excluded):
