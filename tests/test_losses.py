@@ -204,14 +204,14 @@ def test_the_queue_marks_encoded_slots_and_leaves_the_random_start_out_on_reques
     queue.enqueue(torch.eye(2)[[0, 1]], torch.tensor([5, 6]))  # slots 0, 1
     assert queue.filled.tolist() == [True, True, False, False]
     samples = torch.tensor([5, 7])
-    assert queue.not_negatives(samples, own_keys=False, random_start=False) is None
-    assert queue.not_negatives(samples, own_keys=True, random_start=False).tolist() == [[True, False, False, False],
-                                                                                        [False, False, False, False]]
-    assert queue.not_negatives(samples, own_keys=False, random_start=True).tolist() == [[False, False, True, True]] * 2
-    assert queue.not_negatives(samples, own_keys=True, random_start=True).tolist() == [[True, False, True, True],
-                                                                                       [False, False, True, True]]
+    assert queue.not_negatives(2) is None
+    assert queue.not_negatives(2, samples).tolist() == [[True, False, False, False],
+                                                        [False, False, False, False]]
+    assert queue.not_negatives(2, random_start=True).tolist() == [[False, False, True, True]] * 2
+    assert queue.not_negatives(2, samples, random_start=True).tolist() == [[True, False, True, True],
+                                                                           [False, False, True, True]]
     queue.enqueue(torch.eye(2)[[0, 1]], torch.tensor([8, 9]))  # full: nothing random is left
-    assert queue.not_negatives(samples, own_keys=False, random_start=True) is None
+    assert queue.not_negatives(2, random_start=True) is None
 
 
 def test_with_an_empty_start_the_first_step_has_no_negatives():
@@ -227,6 +227,9 @@ def test_with_an_empty_start_the_first_step_has_no_negatives():
         config = load_config(["synthetic", "skeletonclr"], ["encoder.hidden_channels=4", "encoder.out_channels=8",
                                                              "encoder.projection_dim=4", "method.queue_size=6",
                                                              f"method.queue_start={start}"])
-        losses[start] = SkeletonCLR(config, get_layout("ntu25")).contrastive_losses(x, samples)[1]["loss_info"]
-    assert losses["empty"].item() == 0.0
-    assert losses["random"].item() > 0.1
+        model = SkeletonCLR(config, get_layout("ntu25"))
+        losses[start] = model.contrastive_losses(x, samples)[1]["loss_info"]
+        # without dataset indices (as ``skelemix benchmark`` calls it) the random start is still left out
+        losses[start + ", no indices"] = model.contrastive_losses(x)[1]["loss_info"]
+    assert losses["empty"].item() == 0.0 and losses["empty, no indices"].item() == 0.0
+    assert losses["random"].item() > 0.1 and losses["random, no indices"].item() > 0.1

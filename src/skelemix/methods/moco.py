@@ -80,11 +80,13 @@ class MemoryQueue(nn.Module):
         """(N, K) bool: which queued keys came from each of the samples (N,) (never the -1 of no sample)."""
         return (samples[:, None] == self.owners[None, :]) & (samples[:, None] >= 0)
 
-    def not_negatives(self, samples: torch.Tensor, own_keys: bool, random_start: bool) -> torch.Tensor | None:
-        """(N, K) bool for ``info_nce(excluded=...)``: the slots left out of each sample's negatives, those its own
-        sample queued (``own_keys``) and those still holding the random start (``random_start``); None: none."""
-        excluded = self.held_by(samples) if own_keys else None
+    def not_negatives(self, count: int, own_samples: torch.Tensor | None = None, random_start: bool = False
+                      ) -> torch.Tensor | None:
+        """(N, K) bool for ``info_nce(excluded=...)`` for a batch of ``count`` queries: the slots left out of each
+        one's negatives, those its own sample queued (with ``own_samples``, the batch's dataset indices (N,)) and
+        those still holding the random start (``random_start``); None: none."""
+        excluded = None if own_samples is None else self.held_by(own_samples)
         if random_start and not self.filled.all():
-            unfilled = (~self.filled)[None, :].expand(len(samples), -1)
+            unfilled = (~self.filled)[None, :].expand(count, -1)
             excluded = unfilled if excluded is None else excluded | unfilled
         return excluded

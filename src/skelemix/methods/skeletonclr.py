@@ -141,8 +141,8 @@ class SkeletonCLR(L.LightningModule):
         # a snapshot: the queue is updated in place before backward, and the logits' gradient needs it
         negatives = self.queue.keys.clone()
         method = self.config.method
-        excluded = None if samples is None else self.queue.not_negatives(
-            samples, own_keys=method.exclude_own_keys, random_start=method.queue_start == "empty")
+        excluded = self.queue.not_negatives(len(x), samples if method.exclude_own_keys else None,
+                                            random_start=method.queue_start == "empty")
         trainable = self.trainable_parameters()
         loss, logs, summed = torch.zeros((), device=x.device), {}, None
         for term, term_logs in self.loss_terms(query_view, k, negatives, excluded):
