@@ -8,7 +8,8 @@
 # Environment: OUT (runs and data, default runs/accuracy), SEEDS (default 0,1,2), METHODS (default "skeletonclr
 # skelemixclr"; skelemixclr_plus for R = 3), STREAM (joint, motion or bone; default joint), THREADS (torch threads
 # per run, default: all cores; with 2 cores two runs side by side at 1 thread each finish sooner than one after the
-# other at 2), SCHEDULE (key=value overrides of the config; default none).
+# other at 2), SCHEDULE (key=value overrides of the config; default none). The rows with 100 epochs:
+#   SCHEDULE="train.epochs=100 train.lr_milestones=[80]" OUT=runs/accuracy-100 bash benchmarks/accuracy/nw_ucla_xview.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 UCLA=${1:-../shared/data/nw-ucla/all_sqe}
