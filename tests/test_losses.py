@@ -212,6 +212,8 @@ def test_the_queue_marks_encoded_slots_and_leaves_the_random_start_out_on_reques
                                                                            [False, False, True, True]]
     queue.enqueue(torch.eye(2)[[0, 1]], torch.tensor([8, 9]))  # full: nothing random is left
     assert queue.not_negatives(2, random_start=True) is None
+    queue.load_state_dict(MemoryQueue(size=4, dim=2).state_dict())  # an empty queue loaded over a full one
+    assert queue.not_negatives(1, random_start=True).tolist() == [[True] * 4]
 
 
 def test_with_an_empty_start_the_first_step_has_no_negatives():

@@ -47,6 +47,11 @@ def momentum_update(key: nn.Module, query: nn.Module, momentum: float) -> None:
         key_param.lerp_(query_param.detach(), 1 - momentum)
 
 
+def _forget_fullness(queue: "MemoryQueue", _incompatible_keys) -> None:
+    """A loaded state may be less full than the one it replaced (a module-level function, so the queue pickles)."""
+    queue._known_full = False
+
+
 class MemoryQueue(nn.Module):
     """FIFO queue of K normalised keys (K, D) and the dataset index of the sample each came from (K,), stored as
     buffers so that checkpoints carry them.
@@ -56,6 +61,9 @@ class MemoryQueue(nn.Module):
     of the batch size.
     """
 
+    # ``filled.all()`` synchronises with a GPU; once it has held (a queue never empties) it is not asked again
+    _known_full = False
+
     def __init__(self, size: int, dim: int):
         super().__init__()
         if size < 1:
@@ -64,6 +72,7 @@ class MemoryQueue(nn.Module):
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
         self.register_buffer("owners", torch.full((size,), -1, dtype=torch.long))
         self.register_buffer("filled", torch.zeros(size, dtype=torch.bool))
+        self.register_load_state_dict_post_hook(_forget_fullness)
 
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor, owners: torch.Tensor | None = None) -> None:
@@ -86,7 +95,9 @@ class MemoryQueue(nn.Module):
         one's negatives, those its own sample queued (with ``own_samples``, the batch's dataset indices (N,)) and
         those still holding the random start (``random_start``); None: none."""
         excluded = None if own_samples is None else self.held_by(own_samples)
-        if random_start and not self.filled.all():
+        if random_start and not self._known_full:
+            self._known_full = bool(self.filled.all())
+        if random_start and not self._known_full:
             unfilled = (~self.filled)[None, :].expand(count, -1)
             excluded = unfilled if excluded is None else excluded | unfilled
         return excluded
