@@ -97,7 +97,7 @@ class MemoryQueue(nn.Module):
         excluded = None if own_samples is None else self.held_by(own_samples)
         if random_start and not self._known_full:
             self._known_full = bool(self.filled.all())
-        if random_start and not self._known_full:
-            unfilled = (~self.filled)[None, :].expand(count, -1)
-            excluded = unfilled if excluded is None else excluded | unfilled
+            if not self._known_full:
+                unfilled = (~self.filled)[None, :].expand(count, -1)
+                excluded = unfilled if excluded is None else excluded | unfilled
         return excluded
