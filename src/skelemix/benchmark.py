@@ -152,7 +152,7 @@ def count_gflop(step, model: torch.nn.Module) -> tuple[float, dict[str, int]]:
     return (counter.get_total_flops() - repeated) / 1e9, by_category
 
 
-def _measure(step, model: torch.nn.Module, batch_size: int, steps: int, warmup: int, breakdown: bool = False) -> dict:
+def measure_steps(step, model: torch.nn.Module, batch_size: int, steps: int, warmup: int, breakdown: bool = False) -> dict:
     """Time ``steps`` calls of ``step`` after ``warmup`` untimed ones, count one call's FLOPs, and relate them
     to this machine's float32 matmul speed; with ``breakdown`` also profile one more call (``operation_breakdown``)."""
     if steps < 1 or warmup < 0:
@@ -237,7 +237,7 @@ def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, fram
         model.update_key_side()
 
     return {"method": method, "frames": frames, "persons": persons, "queue_size": queue_size, "kernels": kernels,
-            "precision": lightning_precision, **_measure(step, model, batch_size, steps, warmup, breakdown)}
+            "precision": lightning_precision, **measure_steps(step, model, batch_size, steps, warmup, breakdown)}
 
 
 def benchmark_encoder(backward: bool = True, batch_size: int = 128, frames: int = 64, persons: int = 2,
@@ -262,7 +262,7 @@ def benchmark_encoder(backward: bool = True, batch_size: int = 128, frames: int 
 
     return {"pass": "forward+backward" if backward else "forward", "frames": frames, "persons": persons,
             "kernels": kernels, "precision": lightning_precision,
-            **_measure(step, encoder, batch_size, steps, warmup, breakdown)}
+            **measure_steps(step, encoder, batch_size, steps, warmup, breakdown)}
 
 
 NTU120_FILES = 114_480
