@@ -7,9 +7,8 @@ config (``config/CrosSCLR/skelemixclr_multi_swap_ntu.yaml``: quarter-width ST-GC
 their model's forward (query and mixed passes, key pass, logits, enqueue), their masked NCE loss on every logit
 set, one backward of the sum, SGD (lr 0.1, momentum 0.9, weight decay 1e-4). Three departures, all about running it
 on a CPU: their ``.cuda()`` calls return the tensor unchanged, their enqueue (which offsets by the GPU's number) is
-its one-GPU case, and the two views
-are random tensors instead of their Shear/Temporal Crop output (augmentation is about 1% of a skelemix step), the
-same stand-in ``skelemix benchmark pretrain`` uses for data. Their ``torchlight`` package is replaced by its one
+its one-GPU case, and the two views are random tensors instead of their Shear/Temporal Crop output (augmentation is
+about 1% of a skelemix step), the same stand-in ``skelemix benchmark pretrain`` uses for data. Their ``torchlight`` package is replaced by its one
 function the model needs (``import_class``), because its other modules import h5py.
 
     python benchmarks/reference_step.py path/to/SkeleMixCLR --steps 3      # float32, all cores
