@@ -36,17 +36,24 @@ def test_the_encoder_alone_costs_the_issues_per_sample_figures():
     assert both["gflop_per_step"] / 2 == pytest.approx(4.56 - 3 * SAVED_GFLOP, rel=0.01)
 
 
-def test_the_breakdown_counts_each_convolution_by_hand_and_shares_the_whole_step():
-    r = benchmark_encoder(backward=True, batch_size=2, frames=64, persons=1, steps=1, warmup=0, breakdown=True)
+@pytest.mark.parametrize("recompute", [True, False])
+def test_the_breakdown_counts_each_convolution_by_hand_and_shares_the_whole_step(recompute):
+    r = benchmark_encoder(backward=True, batch_size=2, frames=64, persons=1, steps=1, warmup=0, breakdown=True,
+                          recompute=recompute)
     rows = {row["category"]: row for row in r["breakdown"]}
     widths = [16, 16, 16, 16, 32, 32, 32, 64, 64, 256]
     frames = [64, 64, 64, 64, 32, 32, 32, 16, 16, 16]  # after each block's temporal stride
     inputs = [16] + widths[:-1]
     temporal = sum(2 * c * c * 9 * t * 25 for c, t in zip(widths, frames))  # per sequence, forward, 9x1 kernels
     residual = sum(2 * o * i * t * 25 for o, i, t in zip(widths, inputs, frames) if o != i)  # 1x1 where widths change
-    # forward and backward (input and weight gradients): three times the forward's FLOPs, for 2 sequences
+    # forward and backward (input and weight gradients): three times the forward's FLOPs, for 2 sequences; the
+    # recomputed 1x1 convolutions run their forward again in backward
     assert rows["temporal convolution"]["gflop"] == pytest.approx(3 * 2 * temporal / 1e9, abs=0.01)
-    assert rows["1x1 residual convolution"]["gflop"] == pytest.approx(3 * 2 * residual / 1e9, abs=0.01)
+    passes = 4 if recompute else 3
+    assert rows["1x1 residual convolution"]["gflop"] == pytest.approx(passes * 2 * residual / 1e9, abs=0.005)
+    # what the step needs does not depend on what it recomputes: 2.28 GFLOP per one-person sequence, less the
+    # graph convolutions' repeated aggregation
+    assert r["gflop_per_step"] / 2 == pytest.approx(4.56 / 2 - 3 * SAVED_GFLOP / 2, rel=0.002)  # 1x1s: 0.7%
     assert sum(row["share"] for row in r["breakdown"]) == pytest.approx(1.0, abs=0.01)
     assert rows["BatchNorm"]["gflop"] is None and rows["BatchNorm"]["ms"] > 0
     with pytest.raises(ValueError, match="fast kernels only"):

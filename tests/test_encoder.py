@@ -1,5 +1,7 @@
 """ST-GCN shapes, the spatial-partition graph, streams and augmentations."""
 
+import copy
+
 import pytest
 import torch
 
@@ -218,17 +220,23 @@ def _twin_encoders():
     return fast, reference
 
 
+def _assert_same_squared_norm_gradients(encoders, outputs, atol):
+    """The gradients of each output's squared norm with respect to its encoder's parameters agree (|grad| up to
+    ~15 here)."""
+    grads = []
+    for encoder, output in zip(encoders, outputs):
+        output.pow(2).sum().backward()
+        grads.append({name: p.grad for name, p in encoder.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=atol)
+
+
 def test_fast_and_reference_kernels_compute_the_same_encoder_in_float32():
     fast, reference = _twin_encoders()
     x = torch.randn(3, 3, 32, 20, 1)
     outputs = [encoder(x) for encoder in (fast, reference)]  # train mode: batch statistics
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-5)
-    grads = []
-    for encoder, output in zip((fast, reference), outputs):
-        output.pow(2).sum().backward()
-        grads.append({name: p.grad for name, p in encoder.named_parameters()})
-    for name in grads[0]:
-        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=2e-4)  # |grad| up to ~15
+    _assert_same_squared_norm_gradients((fast, reference), outputs, atol=2e-4)
     fast.eval(), reference.eval()
     torch.testing.assert_close(fast(x), reference(x), rtol=1e-5, atol=1e-5)
 
@@ -246,3 +254,147 @@ def test_fast_kernels_in_bf16_stay_within_two_percent_of_float32():
         assert ((approximate - exact).norm() / exact.norm()).item() < 0.02
 
 
+
+
+def _normalize_rectify_convolve(dtype=torch.float64):
+    """A BatchNorm with non-trivial affine parameters and a strided temporal convolution, and copies of both."""
+    torch.manual_seed(0)
+    norm, conv = torch.nn.BatchNorm2d(4).to(dtype), torch.nn.Conv2d(4, 3, (9, 1), (2, 1), (4, 0)).to(dtype)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.5, 0.5)
+    return norm, conv, copy.deepcopy(norm), copy.deepcopy(conv)
+
+
+def _saved_tensors(compute):
+    """(data pointer, number of elements) of each distinct tensor autograd keeps while ``compute()`` runs."""
+    saved = {}
+
+    def pack(tensor):
+        saved[tensor.data_ptr()] = tensor.numel()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        compute()
+    return sorted(saved.items())
+
+
+def _assert_same_outputs_and_input_gradients(y, expected, x, x_copy):
+    """float64: y and expected agree to 1e-12, and so do x's and x_copy's gradients of one upstream gradient."""
+    torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
+    upstream = torch.randn_like(y)
+    y.backward(upstream), expected.backward(upstream)
+    torch.testing.assert_close(x.grad, x_copy.grad, rtol=0, atol=1e-12)
+
+
+def _assert_same_parameter_gradients(ours, theirs):
+    for mine, other in zip([p for m in ours for p in m.parameters()], [p for m in theirs for p in m.parameters()]):
+        torch.testing.assert_close(mine.grad, other.grad, rtol=0, atol=1e-12)
+
+
+def test_batchnorm_relu_conv_is_the_modules_function_with_their_running_statistics():
+    from skelemix.ops import batchnorm_relu_conv
+
+    norm, conv, module_norm, module_conv = _normalize_rectify_convolve()
+    for step in range(2):  # the second step averages into running statistics the first one moved
+        x = torch.randn(3, 4, 16, 5, dtype=torch.float64, requires_grad=True)
+        x_copy = x.detach().clone().requires_grad_()
+        y, expected = batchnorm_relu_conv(x, norm, conv), module_conv(torch.relu(module_norm(x_copy)))
+        _assert_same_outputs_and_input_gradients(y, expected, x, x_copy)
+    _assert_same_parameter_gradients((norm, conv), (module_norm, module_conv))
+    for name, buffer in norm.named_buffers():
+        assert torch.equal(buffer, dict(module_norm.named_buffers())[name]), name
+    assert norm.num_batches_tracked.item() == 2
+
+
+def test_batchnorm_relu_conv_gradients_match_finite_differences():
+    from skelemix.ops.recompute import _BatchNormReLUConv
+
+    norm, conv, _, _ = _normalize_rectify_convolve()
+    x = torch.randn(2, 4, 6, 3, dtype=torch.float64, requires_grad=True)
+    parameters = [p.detach().clone().requires_grad_() for p in (norm.weight, norm.bias, conv.weight, conv.bias)]
+
+    def function(x, norm_weight, norm_bias, conv_weight, conv_bias):
+        return _BatchNormReLUConv.apply(x, norm_weight, norm_bias, None, None, 0.1, 1e-5, conv_weight, conv_bias,
+                                        (2, 1), (4, 0))
+
+    assert torch.autograd.gradcheck(function, (x, *parameters))
+
+
+def test_batchnorm_relu_conv_keeps_one_activation_for_backward_instead_of_two():
+    """What autograd saves, in elements of the input's size: the modules keep the BatchNorm's input and the ReLU's
+    output (2); the function keeps the input alone (1), plus per-channel statistics and weights."""
+    from skelemix.ops import batchnorm_relu_conv
+
+    norm, conv, module_norm, module_conv = _normalize_rectify_convolve(torch.float32)
+    x = torch.randn(4, 4, 32, 25, requires_grad=True)
+    for compute, expected in ((lambda: batchnorm_relu_conv(x, norm, conv), 1),
+                              (lambda: module_conv(torch.relu(module_norm(x))), 2)):
+        assert [n for _, n in _saved_tensors(compute) if n >= x.numel()] == [x.numel()] * expected
+
+
+def test_batchnorm_relu_conv_under_bf16_autocast_matches_the_modules():
+    """Under autocast both run the BatchNorm on the bf16 input and the convolution in bf16; the recomputed ReLU
+    input is rounded to bf16 as the forward's was, so the results agree to bf16 rounding (measured: exactly)."""
+    from skelemix.ops import batchnorm_relu_conv
+
+    norm, conv, module_norm, module_conv = _normalize_rectify_convolve(torch.float32)
+    x = torch.randn(4, 4, 32, 25).bfloat16().requires_grad_()
+    x_copy = x.detach().clone().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, expected = batchnorm_relu_conv(x, norm, conv), module_conv(torch.relu(module_norm(x_copy)))
+    assert y.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(y, expected, rtol=1e-2, atol=1e-2)
+    upstream = torch.randn_like(y)
+    y.backward(upstream), expected.backward(upstream)
+    torch.testing.assert_close(x.grad, x_copy.grad, rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(conv.weight.grad, module_conv.weight.grad, rtol=1e-2, atol=1e-2)
+    assert conv.weight.grad.dtype == torch.float32
+
+
+def test_pointwise_conv_batchnorm_is_the_modules_function_and_keeps_no_activation_of_its_own():
+    from skelemix.ops import PointwiseConv2d, pointwise_conv_batchnorm
+    from skelemix.ops.recompute import _PointwiseConvBatchNorm
+
+    torch.manual_seed(0)
+    conv, norm = PointwiseConv2d(4, 6, stride=2).double(), torch.nn.BatchNorm2d(6).double()
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.5, 0.5)
+    module_conv, module_norm = copy.deepcopy(conv), copy.deepcopy(norm)
+    x = torch.randn(3, 4, 10, 5, dtype=torch.float64, requires_grad=True)
+    x_copy = x.detach().clone().requires_grad_()
+    # what the block's graph convolution keeps anyway (x) is all it keeps; the modules also keep the 1x1 output
+    output_size = 3 * 6 * 5 * 5
+    kept = lambda compute: [ptr for ptr, n in _saved_tensors(compute) if n >= output_size]  # noqa: E731
+    assert kept(lambda: pointwise_conv_batchnorm(x, copy.deepcopy(conv), copy.deepcopy(norm))) == [x.data_ptr()]
+    modules_keep = kept(lambda: copy.deepcopy(module_norm)(module_conv(x.detach().requires_grad_())))
+    assert len(modules_keep) == 1 and modules_keep != [x.data_ptr()]  # the 1x1 output, BatchNorm's input
+    y, expected = pointwise_conv_batchnorm(x, conv, norm), module_norm(module_conv(x_copy))
+    _assert_same_outputs_and_input_gradients(y, expected, x, x_copy)
+    _assert_same_parameter_gradients((conv, norm), (module_conv, module_norm))
+    assert torch.equal(norm.running_var, module_norm.running_var) and norm.num_batches_tracked.item() == 1
+
+    parameters = [p.detach().clone().requires_grad_() for p in (conv.weight, conv.bias, norm.weight, norm.bias)]
+    assert torch.autograd.gradcheck(
+        lambda x, w, b, gamma, beta: _PointwiseConvBatchNorm.apply(x, w, b, 2, gamma, beta, None, None, 0.1, 1e-5),
+        (x.detach().requires_grad_(), *parameters))
+
+
+def test_recomputing_encoder_keeps_two_activations_fewer_per_block_and_computes_the_same():
+    """kinect_v1 (20 joints), 8 hidden channels: blocks (C_out, T of the graph convolution's output) (8, 32) x 4,
+    (16, 32), (16, 16) x 2, (32, 16), (32, 8) x 2, residual 1x1 convolutions in blocks 5 (16 x 16 frames out) and
+    8 (32 x 8), each reading every second frame of its input (8 x 16 and 16 x 8). Without recomputing, autograd also
+    keeps each block's ReLU(BatchNorm) output (C_out x T per sample and joint: 3072 in all), the residual
+    convolutions' outputs (512) and their strided inputs (256): 3 samples x 20 joints x 3840 elements more. (The count
+    takes the tensors of at least 7680 elements, the smallest activation; three 9216-element weights, kept by both,
+    cancel.)"""
+    torch.manual_seed(0)
+    kwargs = dict(layout=get_layout("kinect_v1"), hidden_channels=8, out_channels=32, dropout=0.0)
+    recomputing, keeping = STGCN(**kwargs, recompute=True), STGCN(**kwargs, recompute=False)
+    keeping.load_state_dict(recomputing.state_dict())
+    x = torch.randn(3, 3, 32, 20, 1)
+    outputs, kept = [], []
+    for encoder in (recomputing, keeping):
+        kept.append(sum(n for _, n in _saved_tensors(lambda: outputs.append(encoder(x))) if n >= 7680))
+    assert kept[1] - kept[0] == 3 * 20 * 3840
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-6, atol=1e-6)
+    _assert_same_squared_norm_gradients((recomputing, keeping), outputs, atol=1e-4)

@@ -3,8 +3,9 @@
 A step is what training does per batch: two augmented views, SkeleMix, the encoder passes, the losses,
 backward, the SGD update and the queue update. Data are random tensors of the requested shape held in
 memory (the cost of a step does not depend on the values). The FLOP count of one step comes from
-``torch.utils.flop_counter``, less the aggregation each graph convolution computes again in backward (work the
-mathematics does not need; about 1.5% of a step); efficiency = achieved GFLOP/s / float32 matmul GFLOP/s
+``torch.utils.flop_counter``, less the forward work the encoder computes again in backward (work the mathematics
+does not need: each graph convolution's aggregation, about 1.5% of a step, and with ``encoder.recompute`` the
+residual 1x1 convolutions, about 0.6%); efficiency = achieved GFLOP/s / float32 matmul GFLOP/s
 measured in the same run, a ratio that stays meaningful on any CPU.
 
 The preparation benchmark writes NTU-format text files of synthetic motions (sized like real NTU files:
@@ -40,8 +41,8 @@ from .layouts import get_layout
 from .methods import METHODS
 from .methods.skeletonclr import gradient_stand_in
 from .models import STGCN
-from .models.stgcn import GraphConvolution
-from .ops import repeated_flops
+from .models.stgcn import GraphConvolution, STGCNBlock
+from .ops import recomputes, repeated_flops
 from .runtime import autocast, cpu_flags, cpu_model, resolve_precision
 
 # torch's FLOP table (2.13) lacks the in-place products the graph convolution accumulates with; shapes in
@@ -65,36 +66,47 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
 
 
 # What an operation of a step belongs to, told from the outermost profiler event above it (the op itself, the module
-# call or the autograd node of its backward): first match wins
+# call or the autograd node of its backward) or, inside a function that fuses several kinds (ops.recompute), below
+# it: first match wins
 CATEGORIES = (
     ("graph convolution", ("_AggregateThenMix", "einsum", "Einsum")),
-    ("temporal convolution", ("conv2d", "Convolution")),
+    ("temporal convolution", ("conv2d", "Convolution", "convolution_backward")),
     ("1x1 residual convolution", ("baddbmm", "Baddbmm")),
-    ("BatchNorm", ("batch_norm", "BatchNorm")),
+    ("BatchNorm", ("batch_norm", "BatchNorm", "addcmul")),
     ("loss and queue", ("skelemix::info_nce", "MmBackward", "LogSoftmax", "NllLoss", "MaskedFill")),
     ("optimizer and momentum step", ("Optimizer.step", "_foreach", "lerp")),
-    ("ReLU, dropout, residual add", ("relu", "Relu", "threshold", "mul", "Mul", "random_", "aten::ge", "add_")),
+    ("ReLU, dropout, residual add", ("relu", "Relu", "threshold", "mul", "Mul", "random_", "aten::ge", "add_",
+                                     "masked_fill")),
 )
+FUSED = ("_BatchNormReLUConv", "_PointwiseConvBatchNorm")
 OTHER = "other (augmentation, SkeleMix, pooling, head, copies)"
 
 
 def executed_flops(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, graph: torch.Tensor | None,
-                   differentiated: bool) -> tuple[str, int] | None:
-    """(category, FLOPs) that one call of an encoder module executes, forward and (when ``differentiated``)
-    backward: a convolution's backward costs twice its forward (input and weight gradients); the fast graph
+                   differentiated: bool) -> tuple[dict[str, int], int]:
+    """The FLOPs that one call of a graph convolution or an ST-GCN block (its temporal and residual convolutions)
+    executes, forward and (when ``differentiated``) backward, by category; and how many of them repeat forward work
+    in backward. A convolution's backward costs twice its forward (input and weight gradients); the fast graph
     convolution aggregates four times (forward, backward's recomputation and its two gradients) and mixes three
-    times. None for modules counted elsewhere."""
+    times; a recomputed residual 1x1 convolution runs its forward twice."""
     passes = 3 if differentiated else 1
     if isinstance(module, GraphConvolution):
         k, v = graph.shape[:2]
         aggregation, mixing = 2 * x.numel() * k * v, 2 * y.numel() * x.shape[1] * k
         if not module.fast:  # the 1x1 convolution to K C_out channels, then the partition sum
-            return "graph convolution", passes * (2 * y.numel() * k * x.shape[1] + 2 * y.numel() * k * v)
-        return "graph convolution", (4 * aggregation + 3 * mixing) if differentiated else aggregation + mixing
-    if isinstance(module, torch.nn.Conv2d):
-        kind = "1x1 residual convolution" if module.kernel_size == (1, 1) else "temporal convolution"
-        return kind, passes * 2 * y.numel() * module.in_channels * module.kernel_size[0]
-    return None
+            return {"graph convolution": passes * (2 * y.numel() * k * x.shape[1] + 2 * y.numel() * k * v)}, 0
+        if not differentiated:
+            return {"graph convolution": aggregation + mixing}, 0
+        return {"graph convolution": 4 * aggregation + 3 * mixing}, repeated_flops(x, graph)
+    # an ST-GCN block: x (B, C_in, T, V) -> y (B, C_out, T / stride, V), the shape of both convolutions' outputs
+    temporal = module.tcn[2]
+    executed = {"temporal convolution": passes * 2 * y.numel() * temporal.in_channels * temporal.kernel_size[0]}
+    if not isinstance(module.residual, torch.nn.Sequential):
+        return executed, 0
+    pointwise = 2 * y.numel() * x.shape[1]
+    repeated = pointwise if module.recompute and recomputes(x, module.residual[1]) else 0
+    executed["1x1 residual convolution"] = passes * pointwise + repeated
+    return executed, repeated
 
 
 def category(root_event: str) -> str:
@@ -111,7 +123,7 @@ def operation_breakdown(step, flops_by_category: dict[str, int]) -> list[dict]:
     seconds: dict[str, float] = {}
     for event in profile.events():
         root = event
-        while root.cpu_parent is not None:
+        while root.cpu_parent is not None and not any(name in root.cpu_parent.name for name in FUSED):
             root = root.cpu_parent
         seconds[category(root.name)] = seconds.get(category(root.name), 0.0) + event.self_cpu_time_total / 1e6
     total = sum(seconds.values())
@@ -125,24 +137,20 @@ def operation_breakdown(step, flops_by_category: dict[str, int]) -> list[dict]:
 
 
 def count_gflop(step, model: torch.nn.Module) -> tuple[float, dict[str, int]]:
-    """The FLOPs one call of ``step`` needs, in GFLOP: those it executes, less the aggregations that ``model``'s
-    graph convolutions repeat in backward (every pass with gradients is differentiated in a step); and the FLOPs the
-    encoder's convolutions execute, by category (``executed_flops``)."""
+    """The FLOPs one call of ``step`` needs, in GFLOP: those it executes, less the forward work that ``model``'s
+    encoder repeats in backward; and the FLOPs the encoder's convolutions execute, by category
+    (``executed_flops``)."""
     repeated, by_category = 0, {}
 
     def count(module, inputs, output):
         nonlocal repeated
-        differentiated = torch.is_grad_enabled()
-        graph = inputs[1] if isinstance(module, GraphConvolution) else None
-        counted = executed_flops(module, inputs[0], output, graph, differentiated)
-        if counted is not None:
-            by_category[counted[0]] = by_category.get(counted[0], 0) + counted[1]
-        if differentiated and graph is not None and module.fast:
-            repeated += repeated_flops(inputs[0], graph)
+        graph = inputs[1]  # both kinds of module take (x, graph)
+        executed, again = executed_flops(module, inputs[0], output, graph, torch.is_grad_enabled())
+        for name, flops in executed.items():
+            by_category[name] = by_category.get(name, 0) + flops
+        repeated += again
 
-    inside_graph = {id(m.conv) for m in model.modules() if isinstance(m, GraphConvolution)}  # counted with it
-    hooks = [m.register_forward_hook(count) for m in model.modules()
-             if isinstance(m, GraphConvolution) or (isinstance(m, torch.nn.Conv2d) and id(m) not in inside_graph)]
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (GraphConvolution, STGCNBlock))]
     try:
         with FlopCounterMode(display=False, custom_mapping=IN_PLACE_PRODUCTS) as counter:
             step()
@@ -198,7 +206,8 @@ def describe(result: dict) -> str:
     what = result["method"] if "method" in result else f"ST-GCN {result['pass']}"
     return "\n".join([
         f"{what}: batch {result['batch_size']} x {result['frames']} frames x {result['persons']} persons, "
-        f"{result['precision']}, {result['kernels']} kernels, {result['threads']} threads on {result['cpu']}",
+        f"{result['precision']}, {result['kernels']} kernels{' recomputing' if result['recompute'] else ''}, "
+        f"{result['threads']} threads on {result['cpu']}",
         f"  {rate['median']:.2f} samples/s (min {rate['min']:.2f}, max {rate['max']:.2f}), "
         f"{result['seconds_per_step']:.2f} s/step, peak RSS {result['peak_rss_gb']:.2f} GB",
         f"  {result['gflop_per_step']:.0f} GFLOP/step -> {result['achieved_gflops']:.1f} GFLOP/s; fp32 matmul "
@@ -210,15 +219,16 @@ def describe(result: dict) -> str:
 
 def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, frames: int = 64, persons: int = 2,
                        precision: str = "32", steps: int = 5, warmup: int = 1, queue_size: int = 32768,
-                       layout: str = "ntu25", breakdown: bool = False, kernels: str = "fast") -> dict:
+                       layout: str = "ntu25", breakdown: bool = False, kernels: str = "fast",
+                       recompute: bool = True) -> dict:
     """Time ``steps`` training steps after ``warmup`` untimed ones; returns the figures as a dict (with
-    ``breakdown``, also where one step's time goes; ``kernels``: the encoder's, fast or reference)."""
+    ``breakdown``, also where one step's time goes; ``kernels`` and ``recompute``: the encoder's settings)."""
     if method not in METHOD_CONFIGS:
         raise ValueError(f"method must be one of {', '.join(METHOD_CONFIGS)}, got {method!r}")
     if breakdown and kernels != "fast":
         raise ValueError("the breakdown tells operations apart for the fast kernels only")
     config = load_config([METHOD_CONFIGS[method]], [f"method.queue_size={queue_size}", f"train.precision={precision}",
-                                                    f"encoder.kernels={kernels}"])
+                                                    f"encoder.kernels={kernels}", f"encoder.recompute={recompute}"])
     lightning_precision = resolve_precision(precision, "cpu")
     skeleton = get_layout(layout)
     torch.manual_seed(0)
@@ -237,16 +247,18 @@ def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, fram
         model.update_key_side()
 
     return {"method": method, "frames": frames, "persons": persons, "queue_size": queue_size, "kernels": kernels,
-            "precision": lightning_precision, **measure_steps(step, model, batch_size, steps, warmup, breakdown)}
+            "recompute": recompute and kernels == "fast", "precision": lightning_precision,
+            **measure_steps(step, model, batch_size, steps, warmup, breakdown)}
 
 
 def benchmark_encoder(backward: bool = True, batch_size: int = 128, frames: int = 64, persons: int = 2,
                       precision: str = "32", steps: int = 5, warmup: int = 1, layout: str = "ntu25",
-                      breakdown: bool = False, kernels: str = "fast") -> dict:
+                      breakdown: bool = False, kernels: str = "fast", recompute: bool = True) -> dict:
     """Time the paper's quarter-width ST-GCN alone: forward (no graph kept) or forward + backward."""
     if breakdown and kernels != "fast":
         raise ValueError("the breakdown tells operations apart for the fast kernels only")
-    config = load_config([], [f"train.precision={precision}", f"encoder.kernels={kernels}"])
+    config = load_config([], [f"train.precision={precision}", f"encoder.kernels={kernels}",
+                              f"encoder.recompute={recompute}"])
     lightning_precision = resolve_precision(precision, "cpu")
     skeleton = get_layout(layout)
     torch.manual_seed(0)
@@ -261,7 +273,7 @@ def benchmark_encoder(backward: bool = True, batch_size: int = 128, frames: int 
             features.float().sum().backward()
 
     return {"pass": "forward+backward" if backward else "forward", "frames": frames, "persons": persons,
-            "kernels": kernels, "precision": lightning_precision,
+            "kernels": kernels, "recompute": recompute and kernels == "fast", "precision": lightning_precision,
             **measure_steps(step, encoder, batch_size, steps, warmup, breakdown)}
 
 

@@ -89,6 +89,8 @@ StepsOpt = Annotated[int, typer.Option(help="Timed steps, after one untimed warm
 BreakdownOpt = Annotated[bool, typer.Option(help="Also profile one step: time (and GFLOP/s) per kind of operation.")]
 KernelsOpt = Annotated[str, typer.Option(help="The encoder's kernels: fast (skelemix.ops) or reference (standard "
                                               "modules), encoder.kernels.")]
+RecomputeOpt = Annotated[bool, typer.Option(help="Recompute activations in backward instead of keeping them (fast "
+                                                 "kernels), encoder.recompute.")]
 
 
 def _show(result: dict, as_json: bool) -> None:
@@ -102,28 +104,30 @@ def benchmark_pretrain(
     method: Annotated[str, typer.Option(help="skeletonclr | skelemixclr | skelemixclr+.")] = "skelemixclr+",
     batch_size: BatchOpt = 128, frames: FramesOpt = 64, persons: PersonsOpt = 2, precision: PrecisionOpt = "32",
     steps: StepsOpt = 3, queue_size: Annotated[int, typer.Option(help="Queue length K.")] = 32768,
-    breakdown: BreakdownOpt = False, kernels: KernelsOpt = "fast", as_json: JsonOpt = False,
+    breakdown: BreakdownOpt = False, kernels: KernelsOpt = "fast", recompute: RecomputeOpt = True,
+    as_json: JsonOpt = False,
 ):
     """Time full SkeletonCLR / SkeleMixCLR(+) training steps on in-memory data of the given shape."""
     keep_tensors_on_the_heap()
     from ..benchmark import benchmark_pretrain as measure
 
     _show(measure(method, batch_size, frames, persons, precision, steps, queue_size=queue_size, breakdown=breakdown,
-                  kernels=kernels), as_json)
+                  kernels=kernels, recompute=recompute), as_json)
 
 
 @benchmark_app.command("encoder")
 def benchmark_encoder(
     backward: Annotated[bool, typer.Option(help="Forward and backward (--no-backward: forward alone).")] = True,
     batch_size: BatchOpt = 128, frames: FramesOpt = 64, persons: PersonsOpt = 2, precision: PrecisionOpt = "32",
-    steps: StepsOpt = 3, breakdown: BreakdownOpt = False, kernels: KernelsOpt = "fast", as_json: JsonOpt = False,
+    steps: StepsOpt = 3, breakdown: BreakdownOpt = False, kernels: KernelsOpt = "fast", recompute: RecomputeOpt = True,
+    as_json: JsonOpt = False,
 ):
     """Time the quarter-width ST-GCN encoder alone, forward or forward + backward."""
     keep_tensors_on_the_heap()
     from ..benchmark import benchmark_encoder as measure
 
-    _show(measure(backward, batch_size, frames, persons, precision, steps, breakdown=breakdown, kernels=kernels),
-          as_json)
+    _show(measure(backward, batch_size, frames, persons, precision, steps, breakdown=breakdown, kernels=kernels,
+                  recompute=recompute), as_json)
 
 
 @benchmark_app.command("prepare")

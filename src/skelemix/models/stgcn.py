@@ -10,7 +10,9 @@ reference configuration). Parameter names and shapes are the field's (``data_bn`
 ``graph`` picks the graph normalisation (``stgcn`` or the reference code's, :mod:`skelemix.graph`); ``init=
 "reference"`` draws the weights as the reference code does (:func:`reference_init_`); ``kernels="fast"`` computes
 the graph convolution, the residual 1x1 convolution and dropout with :mod:`skelemix.ops` (the same function, same
-parameters), ``"reference"`` with the standard modules alone.
+parameters), ``"reference"`` with the standard modules alone. With the fast kernels, ``recompute=True`` (the
+default) also has each block recompute in backward the temporal convolution's BatchNorm-ReLU input and the residual
+branch's 1x1 convolution instead of keeping them (:mod:`skelemix.ops.recompute`): less memory, a little slower.
 
 Example:
     >>> import torch
@@ -58,9 +60,10 @@ class STGCNBlock(nn.Module):
     """Graph convolution, then BatchNorm-ReLU-temporal convolution-BatchNorm-dropout, plus a residual; ReLU."""
 
     def __init__(self, in_channels: int, out_channels: int, num_partitions: int, temporal_kernel: int, stride: int,
-                 dropout: float, residual: bool, fast: bool):
+                 dropout: float, residual: bool, fast: bool, recompute: bool):
         super().__init__()
         self.out_channels = out_channels
+        self.recompute = fast and recompute
         self.gcn = GraphConvolution(in_channels, out_channels, num_partitions, fast)
         self.tcn = nn.Sequential(
             nn.BatchNorm2d(out_channels),
@@ -79,9 +82,17 @@ class STGCNBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
         # x: (B, C_in, T, V) -> (B, C_out, T / stride, V)
-        y = self.tcn(self.gcn(x, graph))
-        if self.residual is not None:
-            y += self.residual(x)  # in place: nothing keeps y for backward, and a new tensor would fault its pages in
+        y = self.gcn(x, graph)
+        if self.recompute:
+            norm, _, conv, output_norm, dropout = self.tcn
+            y = dropout(output_norm(ops.batchnorm_relu_conv(y, norm, conv)))
+        else:
+            y = self.tcn(y)
+        # in place: nothing keeps y for backward, and a new tensor would fault its pages in
+        if self.recompute and isinstance(self.residual, nn.Sequential):
+            y += ops.pointwise_conv_batchnorm(x, *self.residual)
+        elif self.residual is not None:
+            y += self.residual(x)
         return y.relu_()
 
 
@@ -105,7 +116,7 @@ class STGCN(nn.Module):
 
     def __init__(self, layout: SkeletonLayout, in_channels: int = 3, hidden_channels: int = 16,
                  out_channels: int = 256, temporal_kernel: int = 9, dropout: float = 0.5, graph: str = "stgcn",
-                 init: str = "pytorch", kernels: str = "fast"):
+                 init: str = "pytorch", kernels: str = "fast", recompute: bool = True):
         super().__init__()
         if init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
@@ -120,7 +131,7 @@ class STGCN(nn.Module):
                 (2 * h, 2 * h, 1), (2 * h, 4 * h, 2), (4 * h, 4 * h, 1), (4 * h, out_channels, 1)]
         self.st_gcn_networks = nn.ModuleList(
             STGCNBlock(c_in, c_out, k, temporal_kernel, stride, dropout=0.0 if i == 0 else dropout, residual=i > 0,
-                       fast=kernels == "fast")
+                       fast=kernels == "fast", recompute=recompute)
             for i, (c_in, c_out, stride) in enumerate(plan))
         self.edge_importance = nn.ParameterList(nn.Parameter(torch.ones(k, v, v)) for _ in plan)
         self.out_channels = out_channels
@@ -132,7 +143,7 @@ class STGCN(nn.Module):
         """From a config's ``encoder`` section."""
         return cls(layout, hidden_channels=encoder.hidden_channels, out_channels=encoder.out_channels,
                    temporal_kernel=encoder.temporal_kernel, dropout=encoder.dropout, graph=encoder.graph,
-                   init=encoder.init, kernels=encoder.kernels)
+                   init=encoder.init, kernels=encoder.kernels, recompute=encoder.recompute)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, T, V, M) -> (N, M, out_channels, T / 4, V)."""

@@ -97,8 +97,13 @@ class PointwiseConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             return super().forward(x)
-        x = x[:, :, ::self.stride[0]]
-        b, c, t, v = x.shape
-        y = torch.baddbmm(self.bias[:, None], self.weight.view(self.out_channels, c).expand(b, -1, -1),
-                          x.reshape(b, c, t * v))
-        return y.view(b, -1, t, v)
+        return pointwise_conv(x, self.weight, self.bias, self.stride[0])
+
+
+def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: int) -> torch.Tensor:
+    """x (B, C_in, T, V), weight (C_out, C_in, 1, 1), bias (C_out,) -> (B, C_out, T / stride, V), one batched
+    matmul that adds the bias as it writes."""
+    x = x[:, :, ::stride]
+    b, c, t, v = x.shape
+    y = torch.baddbmm(bias[:, None], weight.view(-1, c).expand(b, -1, -1), x.reshape(b, c, t * v))
+    return y.view(b, -1, t, v)
