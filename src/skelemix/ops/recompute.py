@@ -10,13 +10,13 @@ it, each the same function as the modules it stands for.
   anyway, and recomputes the 1x1 convolution in backward (about 0.5% of a SkeleMixCLR+ step's FLOPs).
 
 A training pass thus holds one activation fewer per block, and two more fewer in the three blocks with a residual
-convolution. Measured on a SkeleMixCLR+ step at batch 128, 64 frames, two persons: 0.95 GB less peak memory in
-float32 and 0.5 GB in bf16, for 2.5% and 7% of the speed; at small batches it is 12% slower for little memory
-(benchmarks/pretrain.md), hence ``encoder.recompute``. Forward and backward call the ATen kernels autograd would (``native_batch_norm``, the
-convolutions and their backwards), running statistics are updated once, as ``nn.BatchNorm2d`` does, and only the
-recomputed ReLU input may differ from the forward's by a rounding (its affine map is evaluated as x * (weight *
-invstd) + (bias - mean * weight * invstd), as the CPU kernel does). Under autocast the convolutions run in
-autocast's precision, as the modules would, and the BatchNorm in its input's.
+convolution. Measured on a SkeleMixCLR+ step at batch 128, 64 frames, two persons: 0.95 GB less peak memory in float32
+and 0.5 GB in bf16, for 2.5% and 7% of the speed; at small batches it is 12% slower for little memory
+(benchmarks/pretrain.md), hence ``encoder.recompute``. Forward and backward call the ATen kernels autograd would
+(``native_batch_norm``, the convolutions and their backwards), running statistics are updated once, as
+``nn.BatchNorm2d`` does, and only the recomputed ReLU input may differ from the forward's by a rounding (its affine
+map is evaluated as x * (weight * invstd) + (bias - mean * weight * invstd), as the CPU kernel does). Under autocast
+the convolutions run in autocast's precision, as the modules would, and the BatchNorm in its input's.
 
 Used on the CPU in training with gradients on; elsewhere (a GPU, evaluation, the key encoder's no-grad pass) the
 modules themselves run.
@@ -39,11 +39,12 @@ from .graph import PointwiseConv2d, pointwise_conv
 
 
 def _rectified(x, weight, bias, mean, invstd):
-    """ReLU(BatchNorm(x)) from the batch statistics of x (B, C, ...), in x's dtype."""
+    """ReLU(BatchNorm(x)) from the batch statistics of x (B, C, ...), in x's dtype: computed in the statistics'
+    precision and rounded once as it is written, as the forward's BatchNorm does, with no temporary of x's size."""
     scale = weight * invstd
     shift = bias - mean * scale
     view = (-1,) + (1,) * (x.dim() - 2)
-    return torch.addcmul(shift.view(view), x, scale.view(view)).relu_().to(x.dtype)
+    return torch.addcmul(shift.view(view), x, scale.view(view), out=torch.empty_like(x)).relu_()
 
 
 class _BatchNormReLUConv(torch.autograd.Function):
@@ -67,8 +68,8 @@ class _BatchNormReLUConv(torch.autograd.Function):
         grad_rectified, grad_conv_weight, grad_conv_bias = torch.ops.aten.convolution_backward(
             grad, rectified, conv_weight, [conv_weight.shape[0]] if has_bias else None, stride, padding, [1, 1],
             False, [0, 0], 1, [True, True, has_bias])
-        grad_normalized = grad_rectified.masked_fill_(rectified == 0, 0).to(x.dtype)
-        del rectified
+        grad_normalized = torch.ops.aten.threshold_backward(grad_rectified, rectified, 0).to(x.dtype)  # ReLU's
+        del rectified, grad_rectified
         grad_x, grad_norm_weight, grad_norm_bias = torch.ops.aten.native_batch_norm_backward(
             grad_normalized, x, norm_weight, None, None, mean, invstd, True, eps, [True, True, True])
         return (grad_x, grad_norm_weight, grad_norm_bias, None, None, None, None, grad_conv_weight,
