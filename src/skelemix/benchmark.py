@@ -75,8 +75,7 @@ CATEGORIES = (
     ("BatchNorm", ("batch_norm", "BatchNorm", "addcmul")),
     ("loss and queue", ("skelemix::info_nce", "MmBackward", "LogSoftmax", "NllLoss", "MaskedFill")),
     ("optimizer and momentum step", ("Optimizer.step", "_foreach", "lerp")),
-    ("ReLU, dropout, residual add", ("relu", "Relu", "threshold", "mul", "Mul", "random_", "aten::ge", "add_",
-                                     "masked_fill")),
+    ("ReLU, dropout, residual add", ("relu", "Relu", "threshold", "mul", "Mul", "random_", "aten::ge", "add_")),
 )
 FUSED = ("_BatchNormReLUConv", "_PointwiseConvBatchNorm")
 OTHER = "other (augmentation, SkeleMix, pooling, head, copies)"
