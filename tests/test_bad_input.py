@@ -20,8 +20,10 @@ from skelemix.data import prepare_synthetic
 CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "BAD_INPUT.md"
 TINY = ["encoder.hidden_channels=8", "method.queue_size=32", "method.mix.min_frames=1", "method.mix.max_frames=2",
         "train.batch_size=8", "train.knn_every=0", "train.precision=32", "train.epochs=1"]
-# rows checked in tests/test_resume.py, where the situation is made through the Python API
-CHECKED_ELSEWHERE = {"skipping", "checkpoints need about", "non-finite loss", "cannot write the run directory"}
+# rows checked in tests/test_resume.py, where the situation is made through the Python API, and in
+# tests/test_allocator.py (an environment variable that only the executable reads)
+CHECKED_ELSEWHERE = {"skipping", "checkpoints need about", "non-finite loss", "cannot write the run directory",
+                     "must be one of mimalloc, system"}
 
 
 @pytest.fixture(scope="module")

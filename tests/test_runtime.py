@@ -55,31 +55,3 @@ def test_forcing_bf16_on_a_slow_cpu_warns(monkeypatch):
     with pytest.raises(ValueError, match="precision"):
         runtime.resolve_precision("fp16", "cpu")
 
-
-ALLOCATION_PROBE = """
-import sys
-if sys.argv[1] == "heap":
-    from skelemix.allocator import keep_tensors_on_the_heap
-    assert keep_tensors_on_the_heap()
-import torch
-def resident_mib():
-    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
-before = resident_mib()
-x = torch.ones(64 * 2**20 // 4)  # 64 MiB, every page touched
-during = resident_mib()
-del x
-print(during - before, resident_mib() - before)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and /proc are Linux's")
-def test_freed_tensors_stay_with_the_process_only_with_the_heap_setting():
-    """What allocator.py promises: a freed 64 MiB tensor's pages are kept for the next pass (glibc's default unmaps
-    them, so the next pass faults them in again)."""
-    grown = {}
-    for mode in ("heap", "default"):
-        done = subprocess.run([sys.executable, "-c", ALLOCATION_PROBE, mode], capture_output=True, text=True,
-                              check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-        grown[mode] = [float(v) for v in done.stdout.split()]
-    assert grown["heap"][0] > 60 and grown["heap"][1] > 60  # still resident after the tensor is freed
-    assert grown["default"][0] > 60 and grown["default"][1] < 10  # handed back to the system

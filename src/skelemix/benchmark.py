@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .allocator import allocator_in_use
 from .config import load_config
 from .layouts import get_layout
 from .methods import METHODS
@@ -186,7 +187,7 @@ def measure_steps(step, model: torch.nn.Module, batch_size: int, steps: int, war
         "matmul_fp32_gflops": round(peak, 1), "efficiency": round(gflop / median_s / peak, 3),
         "peak_rss_gb": round(peak_rss / 1024**2, 2),
         "cpu": cpu_model(), "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))[:20],
-        "torch": str(torch.__version__),
+        "torch": str(torch.__version__), "allocator": allocator_in_use(),
         **({"breakdown": operation_breakdown(step, flops_by_category)} if breakdown else {}),
     }
 
@@ -208,7 +209,7 @@ def describe(result: dict) -> str:
         f"{result['precision']}, {result['kernels']} kernels{' recomputing' if result['recompute'] else ''}, "
         f"{result['threads']} threads on {result['cpu']}",
         f"  {rate['median']:.2f} samples/s (min {rate['min']:.2f}, max {rate['max']:.2f}), "
-        f"{result['seconds_per_step']:.2f} s/step, peak RSS {result['peak_rss_gb']:.2f} GB",
+        f"{result['seconds_per_step']:.2f} s/step, peak RSS {result['peak_rss_gb']:.2f} GB ({result['allocator']})",
         f"  {result['gflop_per_step']:.0f} GFLOP/step -> {result['achieved_gflops']:.1f} GFLOP/s; fp32 matmul "
         f"{result['matmul_fp32_gflops']:.1f} GFLOP/s; efficiency {result['efficiency']:.2f}",
         *(f"  {row['share']:6.1%} {row['ms']:9.1f} ms  {row['category']}"

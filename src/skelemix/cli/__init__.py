@@ -4,7 +4,8 @@
 (protocols, reports, figures, embed, predict). Options that several commands share are declared once, in
 ``options``. Every error a user can cause ends in one line on stderr and exit code 1 (ValueError, OSError and
 FloatingPointError of the library: ConfigError, DatasetError and CheckpointError are ValueErrors); a usage error
-is click's message and exit code 2; an interrupt exits with 130.
+is click's message and exit code 2; an interrupt exits with 130. The executable (``command``) first starts itself
+again on mimalloc where that is installed (``skelemix.allocator``); ``main`` runs in the calling process.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 
 import typer
 
+from ..allocator import restart_with_mimalloc
 from . import evaluate, prepare, run
 
 app = typer.Typer(help="Self-supervised skeleton action recognition: SkeletonCLR, SkeleMixCLR, SkeleMixCLR+.",
@@ -22,15 +24,23 @@ for name, group in (("prepare", prepare.prepare_app), ("export", prepare.export_
                     ("evaluate", evaluate.evaluate_app), ("visualize", evaluate.visualize_app),
                     ("benchmark", run.benchmark_app)):
     app.add_typer(group, name=name)
-for name, command in (("import", prepare.import_checkpoint), ("config", run.config), ("pretrain", run.pretrain),
-                      ("demo", run.demo), ("report", evaluate.report), ("ensemble", evaluate.ensemble),
-                      ("embed", evaluate.embed), ("predict", evaluate.predict)):
-    app.command(name)(command)
+for name, function in (("import", prepare.import_checkpoint), ("config", run.config), ("pretrain", run.pretrain),
+                       ("demo", run.demo), ("report", evaluate.report), ("ensemble", evaluate.ensemble),
+                       ("embed", evaluate.embed), ("predict", evaluate.predict)):
+    app.command(name)(function)
 
 
-def main() -> None:
+def command() -> None:
+    """The ``skelemix`` executable: ``main`` on mimalloc where it is installed (allocator.py)."""
+    main(restart_on_mimalloc=True)
+
+
+def main(restart_on_mimalloc: bool = False) -> None:
+    """Run the command in ``sys.argv``; in this process unless ``restart_on_mimalloc`` may replace it."""
     # importing torch is left to the commands that need it
     try:
+        if restart_on_mimalloc:
+            restart_with_mimalloc()
         code = app(standalone_mode=False)
     except (OSError, ValueError, FloatingPointError) as error:
         typer.echo(f"skelemix: error: {error}".replace("\n", " "), err=True)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..allocator import keep_tensors_on_the_heap
+from ..allocator import tune_allocator
 from .options import JsonOpt, Workers, int_list
 
 benchmark_app = typer.Typer(help="Measure speed and memory (figures as ratios to this machine's own matmul speed).",
@@ -48,7 +48,7 @@ def pretrain(
 
     Example: skelemix pretrain nw_ucla_xview skelemixclr train.epochs=10
     """
-    keep_tensors_on_the_heap()  # before torch loads: see allocator.py
+    tune_allocator()  # before torch loads: see allocator.py
     from ..config import ConfigError
     from ..training import pretrain as pretrain_run, pretrain_seeds, resolve_run
 
@@ -75,7 +75,7 @@ def pretrain(
 def demo(out_dir: Annotated[Path, typer.Option(help="Where the data, run and results go.")] = Path("skelemix-demo"),
          epochs: Annotated[Optional[int], typer.Option(help="Pretraining epochs [default: the demo config's].")] = None):
     """Generate synthetic data, pretrain SkeleMixCLR briefly, compare kNN and linear with a random encoder."""
-    keep_tensors_on_the_heap()
+    tune_allocator()
     from ..demo import run_demo
 
     run_demo(out_dir, epochs=epochs, echo=typer.echo)
@@ -108,7 +108,7 @@ def benchmark_pretrain(
     as_json: JsonOpt = False,
 ):
     """Time full SkeletonCLR / SkeleMixCLR(+) training steps on in-memory data of the given shape."""
-    keep_tensors_on_the_heap()
+    tune_allocator()
     from ..benchmark import benchmark_pretrain as measure
 
     _show(measure(method, batch_size, frames, persons, precision, steps, queue_size=queue_size, breakdown=breakdown,
@@ -123,7 +123,7 @@ def benchmark_encoder(
     as_json: JsonOpt = False,
 ):
     """Time the quarter-width ST-GCN encoder alone, forward or forward + backward."""
-    keep_tensors_on_the_heap()
+    tune_allocator()
     from ..benchmark import benchmark_encoder as measure
 
     _show(measure(backward, batch_size, frames, persons, precision, steps, breakdown=breakdown, kernels=kernels,
