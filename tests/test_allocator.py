@@ -68,6 +68,12 @@ def test_a_malloc_preloaded_already_is_kept(tmp_path):
     assert name == "mimalloc" and during > 60
 
 
+@needs_mimalloc
+def test_the_module_prints_the_library_to_preload_for_other_programs():
+    done = subprocess.run([sys.executable, "-m", "skelemix.allocator"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == str(mimalloc_library()) and done.stdout.strip().endswith("libmimalloc.so")
+
+
 def test_an_unknown_allocator_choice_is_a_one_line_error():
     done = subprocess.run([sys.executable, "-m", "skelemix", "config"], capture_output=True, text=True,
                           env={**os.environ, "SKELEMIX_ALLOCATOR": "jemalloc"})
