@@ -4,9 +4,11 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from skelemix import allocator
 from skelemix.allocator import mimalloc_library
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -79,3 +81,20 @@ def test_an_unknown_allocator_choice_is_a_one_line_error():
                           env={**os.environ, "SKELEMIX_ALLOCATOR": "jemalloc"})
     assert done.returncode == 1
     assert done.stderr.strip() == "skelemix: error: SKELEMIX_ALLOCATOR='jemalloc': must be one of mimalloc, system"
+
+
+@pytest.mark.parametrize("library, preload, says", [
+    (None, "", "cmeel-mimalloc is not installed"),
+    ("/opt/lib/libmimalloc.so", "/opt/lib/libmimalloc.so", "the loader did not load /opt/lib/libmimalloc.so"),
+])
+def test_asking_for_mimalloc_where_it_cannot_load_is_an_error(monkeypatch, library, preload, says):
+    """Without SKELEMIX_ALLOCATOR the same situations fall back to the system's allocator quietly."""
+    monkeypatch.setattr(allocator, "mimalloc_library", lambda: library and Path(library))
+    monkeypatch.setattr(allocator, "allocator_in_use", lambda: "system")
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("LD_PRELOAD", preload)
+    monkeypatch.setenv("SKELEMIX_ALLOCATOR", "mimalloc")
+    with pytest.raises(ValueError, match=says):
+        allocator.restart_with_mimalloc()
+    monkeypatch.delenv("SKELEMIX_ALLOCATOR")
+    assert allocator.restart_with_mimalloc() is None  # returned: this process was not replaced

@@ -78,16 +78,15 @@ def restart_with_mimalloc() -> None:
     choice = os.environ.get("SKELEMIX_ALLOCATOR", "")
     if choice and choice not in CHOICES:
         raise ValueError(f"SKELEMIX_ALLOCATOR={choice!r}: must be one of {', '.join(CHOICES)}")
-    if choice == "system" or not sys.platform.startswith("linux") or allocator_in_use() != "system":
+    if choice == "system" or allocator_in_use() != "system":
         return
-    library = mimalloc_library()
-    if library is None:
-        if choice == "mimalloc":
-            raise ValueError(f"SKELEMIX_ALLOCATOR=mimalloc, but {MIMALLOC_DISTRIBUTION} is not installed "
-                             f"(pip install {MIMALLOC_DISTRIBUTION})")
-        return
+    library = mimalloc_library() if sys.platform.startswith("linux") else None
     preloaded = os.environ.get("LD_PRELOAD", "")
-    if str(library) in preloaded.split(":"):
+    if library is None or str(library) in preloaded.split(":"):
+        if choice == "mimalloc":
+            raise ValueError("SKELEMIX_ALLOCATOR=mimalloc, but " + (
+                f"the loader did not load {library}" if library else
+                f"{MIMALLOC_DISTRIBUTION} is not installed (Linux only: pip install {MIMALLOC_DISTRIBUTION})"))
         return
     environment = {**MIMALLOC_OPTIONS, **os.environ, "LD_PRELOAD": ":".join(filter(None, (str(library), preloaded)))}
     sys.stdout.flush()
