@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +31,35 @@ class ConfigError(ValueError):
 
 
 @dataclass
+class PreprocessingConfig:
+    """The preparation a recipe was measured with (None: not recorded); pretraining warns on a dataset prepared
+    otherwise, since the same recipe on other coordinates can end worse than no pretraining."""
+
+    centring: str | None = None
+    rotate: bool | None = None
+    scale: str | None = None
+
+
+@dataclass
 class DataConfig:
-    path: str = "prepared/synthetic"  # a prepared dataset directory
+    # a prepared dataset directory, or a list of them: pretraining draws from the first one's benchmark training
+    # split and from every clip that a benchmark of each further one trains on (in the first one's layout);
+    # evaluation uses the first one
+    path: str | list[str] = "prepared/synthetic"
     benchmark: str = "xsub"  # a key of its splits.json
     stream: str = "joint"  # joint | motion | bone
     num_workers: int = 0  # loader processes; augmentations run on the training device, not in workers
+    preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
+
+    @property
+    def paths(self) -> list[str]:
+        """Every dataset pretraining reads, the target first."""
+        return [self.path] if isinstance(self.path, str) else list(self.path)
+
+    @property
+    def target(self) -> str:
+        """The dataset whose benchmark is monitored and evaluated."""
+        return self.paths[0]
 
 
 @dataclass
@@ -90,6 +115,9 @@ class MethodConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 300
+    # > 0: the run lasts about this many optimizer steps whatever the dataset's size; epochs, warm-up and
+    # milestones are scaled to it in proportion, and the run's config.yaml records the result (steps then 0)
+    steps: int = 0
     batch_size: int = 128  # global: split evenly across devices, so the lr holds for any number of them
     lr: float = 0.1
     momentum: float = 0.9
@@ -173,6 +201,8 @@ class Config:
 
 CHOICES = {
     "data.stream": ("joint", "motion", "bone"),
+    "data.preprocessing.centring": ("frame", "body", "first_frame", "none"),
+    "data.preprocessing.scale": ("none", "minmax", "torso"),
     "encoder.graph": ("stgcn", "reference"),
     "encoder.init": ("pytorch", "reference"),
     "encoder.kernels": ("fast", "reference"),
@@ -192,6 +222,20 @@ CHOICES = {
 def _check_value(where: str, key: str, annotation, value):
     """Return value converted to the field's type, or raise ConfigError."""
     origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        alternatives = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None and len(alternatives) < len(typing.get_args(annotation)):
+            return None
+        if len(alternatives) == 1:
+            return _check_value(where, key, alternatives[0], value)
+        for alternative in alternatives:  # the first that takes the value
+            try:
+                return _check_value(where, key, alternative, value)
+            except ConfigError:
+                pass
+        names = " or ".join(typing.get_origin(a).__name__ + " of " + typing.get_args(a)[0].__name__
+                            if typing.get_origin(a) else a.__name__ for a in alternatives)
+        raise ConfigError(f"{where}: {key} must be {names}, got {value!r}")
     if origin is list:
         (item_type,) = typing.get_args(annotation)
         if not isinstance(value, list):
@@ -318,6 +362,7 @@ def validate(config: Config) -> None:
         (1 <= mix.min_frames <= mix.max_frames, "method.mix needs 1 <= min_frames <= max_frames"),
         (mix.repeats >= 1, "method.mix.repeats must be >= 1"),
         (train.epochs >= 1, "train.epochs must be >= 1"),
+        (train.steps >= 0, "train.steps must be >= 0 (0: the schedule is in epochs)"),
         (train.batch_size >= 2, "train.batch_size must be >= 2"),
         (train.lr > 0, "train.lr must be > 0"),
         (train.warmup_epochs >= 0, "train.warmup_epochs must be >= 0"),
@@ -330,6 +375,8 @@ def validate(config: Config) -> None:
         (config.eval.finetune.epochs >= 1 and config.eval.finetune.warmup >= 0,
          "eval.finetune.epochs must be >= 1 and eval.finetune.warmup >= 0"),
         (config.data.num_workers >= 0, "data.num_workers must be >= 0"),
+        (bool(config.data.paths) and all(isinstance(p, str) and p for p in config.data.paths),
+         "data.path must name at least one prepared dataset"),
     ]
     for ok, message in checks:
         if not ok:

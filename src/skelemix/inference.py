@@ -106,7 +106,7 @@ def embed(checkpoint: str | Path, inputs: list[str | Path], window: int | None =
     """Clean backbone features (N, D) of the pretraining checkpoint's encoder for every input sample (or window)."""
     model = load_pretrained(checkpoint)
     try:
-        preprocessing = Preprocessing(**PreparedDataset(model.config.data.path).info["preprocessing"])
+        preprocessing = Preprocessing(**PreparedDataset(model.config.data.target).info["preprocessing"])
     except (DatasetError, TypeError, KeyError):
         preprocessing = Preprocessing(persons=2 if model.layout.name == "ntu25" else 1)
     names, x = load_inputs(inputs, model.layout, preprocessing, window, stride)

@@ -273,6 +273,9 @@ JOINT_MAPPINGS: dict[tuple[str, str], tuple[int, ...]] = {
     ("body25b", "coco17"): tuple(range(17)),
     ("coco18", "coco17"): (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10),
     ("mediapipe33", "coco17"): (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28),
+    # Kinect v2 -> v1: the same joints and order, but v1's shoulder centre is v2's spine_shoulder, and v2's hand tips
+    # and thumbs are left out
+    ("ntu25", "kinect_v1"): (0, 1, 20, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19),
 }
 
 

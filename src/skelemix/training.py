@@ -29,12 +29,13 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from .checkpoints import INTERRUPTED, AtomicCheckpointIO, resume_checkpoint
 from .config import Config, ConfigError, load_config, split_arguments
 from .data.format import PreparedDataset
-from .data.loading import split_loader
+from .data.loading import PretrainingClips, loader, split_loader
 from .evaluation.features import extract_features
 from .evaluation.knn import knn_classify
 from .evaluation.results import top_k_accuracy
 from .methods import METHODS
 from .runtime import quiet_lightning, resolve_precision
+from .schedule import epochs_for_steps
 
 
 class KnnMonitor(Callback):
@@ -133,7 +134,47 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
-def summary_line(model: L.LightningModule, config: Config, prepared: PreparedDataset, samples: int,
+def fit_to_steps(config: Config, steps_per_epoch: int) -> Config:
+    """``config`` with its schedule in epochs fitted to ``train.steps`` optimizer steps (``steps`` then 0)."""
+    train = config.train
+    epochs, warmup, milestones = epochs_for_steps(train.steps, max(1, steps_per_epoch), train.epochs,
+                                                  train.warmup_epochs, train.lr_milestones)
+    fitted = dataclasses.replace(train, steps=0, epochs=epochs, warmup_epochs=warmup, lr_milestones=milestones)
+    print(f"skelemix: train.steps={train.steps} at {steps_per_epoch} steps per epoch: {epochs} epochs, warm-up "
+          f"{warmup}, lr milestones {milestones}")
+    return dataclasses.replace(config, train=fitted)
+
+
+def preprocessing_warnings(config: Config, datasets: list[PreparedDataset]) -> list[str]:
+    """One line per dataset prepared otherwise than the recipe was measured with (``data.preprocessing``), and per
+    further dataset prepared otherwise than the first: the same network on other coordinates learns other things,
+    and on a small dataset that can end below a random encoder."""
+    warnings = []
+    expected = {key: value for key, value in dataclasses.asdict(config.data.preprocessing).items() if value is not None}
+    for prepared in datasets:
+        recorded = prepared.info.get("preprocessing", {})
+        differ = {key: value for key, value in expected.items() if recorded.get(key) != value}
+        if differ:
+            flags = " ".join(f"--{key}" if value is True else f"--no-{key}" if value is False else f"--{key} {value}"
+                             for key, value in differ.items())
+            warnings.append(f"{prepared.path} was prepared with "
+                            + ", ".join(f"{key}={recorded.get(key)}" for key in differ)
+                            + " but this recipe was measured with "
+                            + ", ".join(f"{key}={value}" for key, value in differ.items())
+                            + f"; prepare it again with {flags} (docs/OWN_DATA.md)")
+    first = {key: datasets[0].info.get("preprocessing", {}).get(key) for key in ("centring", "rotate", "scale")}
+    for prepared in datasets[1:]:
+        other = {key: prepared.info.get("preprocessing", {}).get(key) for key in first}
+        if other != first:
+            warnings.append(f"{prepared.path} was prepared with "
+                            + ", ".join(f"{key}={value}" for key, value in other.items())
+                            + f", unlike {datasets[0].path} ("
+                            + ", ".join(f"{key}={value}" for key, value in first.items())
+                            + "): their clips are not on the same footing")
+    return warnings
+
+
+def summary_line(model: L.LightningModule, config: Config, datasets: list[PreparedDataset], clips: list[int],
                  steps_per_epoch: int, trainer: L.Trainer, precision: str) -> str:
     """What is about to run, in two lines: method and data; network size, schedule and device."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -141,8 +182,10 @@ def summary_line(model: L.LightningModule, config: Config, prepared: PreparedDat
     mix = config.method.mix
     method = config.method.name + (f" (R={mix.repeats}, lambda={mix.weight:g})" if config.method.name != "skeletonclr"
                                    else "")
-    return (f"pretraining {method} on {prepared.name} {config.data.benchmark} train ({samples} sequences, "
-            f"{config.data.stream} stream, layout {prepared.layout.name})\n"
+    target = datasets[0]
+    more = "".join(f" + {d.name} ({n})" for d, n in zip(datasets[1:], clips[1:]))
+    return (f"pretraining {method} on {target.name} {config.data.benchmark} train ({clips[0]} sequences){more}, "
+            f"{config.data.stream} stream, layout {target.layout.name}\n"
             f"  {trainable / 1e6:.2f}M trainable parameters (+{momentum / 1e6:.2f}M momentum copies), "
             f"{config.train.epochs} epochs x {steps_per_epoch} steps of {config.train.batch_size}, "
             f"{trainer.world_size} x {trainer.strategy.root_device.type}, precision {precision}")
@@ -205,8 +248,14 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
     the run's own, with at most a longer schedule). ``callbacks`` are added to the Trainer's.
     """
     quiet_lightning()
-    prepared = PreparedDataset(config.data.path)
+    datasets = [PreparedDataset(path) for path in config.data.paths]
+    prepared = datasets[0]
     split = prepared.split(config.data.benchmark)  # fail early on a wrong benchmark name
+    clips = PretrainingClips(datasets, config.data.benchmark)
+    if config.train.steps:
+        config = fit_to_steps(config, len(clips) // config.train.batch_size)
+    for warning in preprocessing_warnings(config, datasets):
+        print(f"skelemix: warning: {warning}", file=sys.stderr)
     run_dir = Path(run_dir)
     checkpoint, version = None, ""
     if resume:
@@ -243,16 +292,15 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
         raise ValueError(f"train.batch_size {train.batch_size} does not split evenly over {trainer.world_size} "
                          f"ranks")
     per_rank = train.batch_size // trainer.world_size
-    loader = split_loader(prepared, config.data.benchmark, "train", per_rank, shuffle=True, drop_last=True,
-                          num_workers=config.data.num_workers)
-    if len(loader) < trainer.world_size:
+    train_loader = loader(clips, per_rank, shuffle=True, drop_last=True, num_workers=config.data.num_workers)
+    if len(train_loader) < trainer.world_size:
         raise ValueError(f"{prepared.path}: fewer training samples than one batch of {train.batch_size}")
-    trainer.log_every_n_steps = min(train.log_every_n_steps, len(loader) // trainer.world_size)
+    trainer.log_every_n_steps = min(train.log_every_n_steps, len(train_loader) // trainer.world_size)
     if progress and trainer.is_global_zero:
-        print(summary_line(model, config, prepared, len(split["train"]), len(loader), trainer, precision), flush=True)
+        print(summary_line(model, config, datasets, clips.counts, len(train_loader), trainer, precision), flush=True)
     commit, started = source_commit(), time.time()  # the code this run starts with
     try:
-        trainer.fit(model, loader, ckpt_path=checkpoint, weights_only=True)
+        trainer.fit(model, train_loader, ckpt_path=checkpoint, weights_only=True)
     except SystemExit:
         if trainer.interrupted:  # Lightning exits on KeyboardInterrupt and SIGTERM; report it as an interrupt
             stopped = (f"stopped at step {trainer.global_step}, inside an epoch; continue from the last finished "
@@ -263,7 +311,9 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
     if trainer.is_global_zero:
         (run_dir / "pretrain_summary.yaml").write_text(yaml.safe_dump({
             "method": config.method.name, "mixes": config.method.mix.repeats, "dataset": prepared.name,
-            "benchmark": config.data.benchmark, "stream": config.data.stream, "epochs": train.epochs,
+            "benchmark": config.data.benchmark,
+            "pretrained_on": [{"dataset": d.name, "path": str(d.path.resolve()), "clips": n}
+                              for d, n in zip(datasets, clips.counts)], "stream": config.data.stream, "epochs": train.epochs,
             "devices": trainer.world_size, "precision": precision, "seconds": round(time.time() - started, 1),
             "torch": str(torch.__version__), "commit": commit,
         }, sort_keys=False))

@@ -50,7 +50,7 @@ def tsne_figure(source: str | Path, out: str | Path, data_path: str | None = Non
     model = load_pretrained(source)
     if random_weights:
         model = random_init(model.config, model.layout.name, seed=model.config.train.seed)
-    prepared = PreparedDataset(data_path or model.config.data.path)
+    prepared = PreparedDataset(data_path or model.config.data.target)
     benchmark = benchmark or model.config.data.benchmark
     chosen = list(range(min(classes, prepared.num_classes))) if isinstance(classes, int) else list(classes)
     test = [i for i in prepared.split(benchmark)["test"] if prepared.labels[i] in chosen]

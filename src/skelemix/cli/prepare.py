@@ -127,14 +127,39 @@ def numpy(
          preprocessing=preprocessing)
 
 
+KINECT_V1_DATASETS = {"centring": "first_frame", "rotate": True, "persons": 1, "scale": "minmax"}  # the field's
+
+
 @prepare_app.command("nw-ucla")
-@with_options(PREPROCESSING, into="preprocessing", centring="first_frame", rotate=True, persons=1, scale="minmax")
+@with_options(PREPROCESSING, into="preprocessing", **KINECT_V1_DATASETS)
 def nw_ucla(json_dir: Annotated[Path, typer.Argument(help="Directory of aAA_sSS_eEE_vVV.json files (all_sqe).")],
             out_dir: OutDir, preprocessing: dict = None):
     """NW-UCLA (CTR-GCN json release) -> benchmarks xview and xsub."""
     from ..data import prepare_nw_ucla
 
     _run(prepare_nw_ucla, json_dir, out_dir, preprocessing=preprocessing)
+
+
+@prepare_app.command("msr-action3d")
+@with_options(PREPROCESSING, into="preprocessing", **KINECT_V1_DATASETS)
+def msr_action3d(skeleton_dir: Annotated[Path, typer.Argument(help="Directory of aAA_sSS_eEE_skeleton3D.txt files "
+                                                                   "(real-world coordinates).")],
+                 out_dir: OutDir, preprocessing: dict = None):
+    """MSR Action3D (20 actions, joints put in the Kinect v1 order) -> benchmark xsub (odd subjects train)."""
+    from ..data.msr_action3d import prepare_msr_action3d
+
+    _run(prepare_msr_action3d, skeleton_dir, out_dir, preprocessing=preprocessing)
+
+
+@prepare_app.command("utkinect")
+@with_options(PREPROCESSING, into="preprocessing", **KINECT_V1_DATASETS)
+def utkinect(joints_dir: Annotated[Path, typer.Argument(help="Directory of joints_sSS_eEE.txt recordings.")],
+             label_file: Annotated[Path, typer.Argument(help="actionLabel.txt (the segments, in frame numbers).")],
+             out_dir: OutDir, preprocessing: dict = None):
+    """UTKinect-Action3D (10 actions, one sample per labelled segment) -> benchmark xsub (odd subjects train)."""
+    from ..data.utkinect import prepare_utkinect
+
+    _run(prepare_utkinect, joints_dir, label_file, out_dir, preprocessing=preprocessing)
 
 
 ClipSource = Annotated[Path, typer.Argument(help="One clip, or a folder of clips (one sample each).")]

@@ -70,7 +70,7 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
     model.config = config
     if random_weights:
         model = random_init(config, model.layout.name, seed=config.train.seed)
-    prepared = PreparedDataset(data_path or config.data.path)
+    prepared = PreparedDataset(data_path or config.data.target)
     if prepared.layout.name != model.layout.name:
         raise ValueError(f"{prepared.path}: layout {prepared.layout.name} does not match the encoder's "
                          f"{model.layout.name}")

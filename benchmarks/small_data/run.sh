@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The small-data benchmarks (issue 32): for each target (MSR Action3D xsub, UTKinect-Action3D xsub, NW-UCLA xsub and
+# xview), each method and each seed, pretrain with the shipped small_data recipe and evaluate the target's test
+# split in float32: kNN, linear, semi-supervised with 10% of the training labels (semi10), and the same network
+# without pretraining (random_knn, random_linear, scratch_semi10). One row per finished run is appended to
+# benchmarks/small_data/results.csv:
+#   dataset,method,pretrain_data,seed,knn,linear,semi10,random_knn,random_linear,scratch_semi10,commit
+# pretrain_data "public": the target's training clips and every training clip of the other public Kinect v1
+# datasets (the path docs/OWN_DATA.md recommends; never the target's test clips); "own": the target's training
+# clips alone.
+#
+#   bash benchmarks/small_data/run.sh [path/to/shared/data]
+#
+# Environment: OUT (runs and data, default runs/small_data), SEEDS (default "0 1 2"), METHODS (default
+# "skeletonclr skelemixclr"), TARGETS (default "msr-action3d utkinect nw-ucla-xsub nw-ucla-xview"), DATA (default
+# "public own"), THREADS (torch threads per process; with 2 cores, two copies of this script side by side at 1
+# thread each, on different TARGETS, finish sooner than one at 2). A finished run is skipped, a stopped one resumed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SHARED=${1:-../shared/data}
+OUT=${OUT:-runs/small_data}
+SEEDS=${SEEDS:-0 1 2}
+METHODS=${METHODS:-skeletonclr skelemixclr}
+TARGETS=${TARGETS:-msr-action3d utkinect nw-ucla-xsub nw-ucla-xview}
+DATA=${DATA:-public own}
+CSV=benchmarks/small_data/results.csv
+[ -n "${THREADS:-}" ] && export OMP_NUM_THREADS=$THREADS
+
+prepare() {  # prepare's defaults for these readers: first-frame centring, turned to face the camera, axes to [-1, 1]
+  local name=$1; shift
+  [ -f "$OUT/data/$name/dataset.json" ] || skelemix prepare "$@" "$OUT/data/$name" --no-progress > /dev/null
+}
+prepare nw-ucla nw-ucla "$SHARED/nw-ucla/all_sqe"
+prepare msr-action3d msr-action3d "$SHARED/msr-action3d"
+prepare utkinect utkinect "$SHARED/utkinect-action3d" "$SHARED/utkinect-action3d/actionLabel.txt"
+
+for target in $TARGETS; do
+  case $target in
+    nw-ucla-*) dataset=nw-ucla; benchmark=${target#nw-ucla-} ;;
+    *) dataset=$target; benchmark=xsub ;;
+  esac
+  others=$(for d in nw-ucla msr-action3d utkinect; do [ "$d" = "$dataset" ] || printf ',%s' "$OUT/data/$d"; done)
+  for data in $DATA; do
+    paths="[$OUT/data/$dataset$([ "$data" = public ] && echo "$others")]"
+    for method in $METHODS; do
+      for seed in $SEEDS; do
+        run=$OUT/$target/$data-$method/seed-$seed
+        if [ ! -f "$run/pretrain_summary.yaml" ]; then
+          resume=()
+          [ -f "$run/config.yaml" ] && resume=(--resume "$run")
+          if [ ${#resume[@]} -eq 0 ]; then
+            skelemix pretrain small_data "$method" "data.path=$paths" "data.benchmark=$benchmark" "train.seed=$seed" \
+              --run-dir "$run" --no-progress
+          else
+            skelemix pretrain "${resume[@]}" --no-progress
+          fi
+        fi
+        for protocol in knn linear; do
+          [ -f "$run/evaluation/$protocol.json" ] || skelemix evaluate $protocol "$run" > /dev/null
+          [ -f "$run/evaluation/$protocol-random-init.json" ] || skelemix evaluate $protocol "$run" --random-init > /dev/null
+        done
+        [ -f "$run/evaluation/semi-10pct.json" ] || skelemix evaluate semi "$run" --fraction 0.1 > /dev/null
+        [ -f "$run/evaluation/semi-10pct-from-scratch.json" ] || \
+          skelemix evaluate semi "$run" --fraction 0.1 --random-init > /dev/null
+        python3 benchmarks/small_data/row.py "$run" "$target" "$data" >> "$CSV"
+        tail -n 1 "$CSV"
+      done
+    done
+  done
+done
