@@ -34,25 +34,23 @@ prepare nw-ucla nw-ucla "$SHARED/nw-ucla/all_sqe"
 prepare msr-action3d msr-action3d "$SHARED/msr-action3d"
 prepare utkinect utkinect "$SHARED/utkinect-action3d" "$SHARED/utkinect-action3d/actionLabel.txt"
 
-for target in $TARGETS; do
-  case $target in
-    nw-ucla-*) dataset=nw-ucla; benchmark=${target#nw-ucla-} ;;
-    *) dataset=$target; benchmark=xsub ;;
-  esac
-  others=$(for d in nw-ucla msr-action3d utkinect; do [ "$d" = "$dataset" ] || printf ',%s' "$OUT/data/$d"; done)
-  for data in $DATA; do
-    paths="[$OUT/data/$dataset$([ "$data" = public ] && echo "$others")]"
-    for method in $METHODS; do
-      for seed in $SEEDS; do
+for seed in $SEEDS; do  # seed by seed, so that an interrupted sweep has every target's first seeds
+  for target in $TARGETS; do
+    case $target in
+      nw-ucla-*) dataset=nw-ucla; benchmark=${target#nw-ucla-} ;;
+      *) dataset=$target; benchmark=xsub ;;
+    esac
+    others=$(for d in nw-ucla msr-action3d utkinect; do [ "$d" = "$dataset" ] || printf ',%s' "$OUT/data/$d"; done)
+    for data in $DATA; do
+      paths="[$OUT/data/$dataset$([ "$data" = public ] && echo "$others")]"
+      for method in $METHODS; do
         run=$OUT/$target/$data-$method/seed-$seed
         if [ ! -f "$run/pretrain_summary.yaml" ]; then
-          resume=()
-          [ -f "$run/config.yaml" ] && resume=(--resume "$run")
-          if [ ${#resume[@]} -eq 0 ]; then
+          if [ -f "$run/config.yaml" ]; then
+            skelemix pretrain --resume "$run" --no-progress
+          else
             skelemix pretrain small_data "$method" "data.path=$paths" "data.benchmark=$benchmark" "train.seed=$seed" \
               --run-dir "$run" --no-progress
-          else
-            skelemix pretrain "${resume[@]}" --no-progress
           fi
         fi
         for protocol in knn linear; do
