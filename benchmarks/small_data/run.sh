@@ -11,7 +11,7 @@
 #
 #   bash benchmarks/small_data/run.sh [path/to/shared/data]
 #
-# Environment: OUT (runs and data, default runs/small_data), SEEDS (default "0 1 2"), METHODS (default
+# Environment: OUT (runs and data, default runs/small_data), SEEDS (default "0 1 2"; empty: only prepare), METHODS (default
 # "skeletonclr skelemixclr"), TARGETS (default "msr-action3d utkinect nw-ucla-xsub nw-ucla-xview"), DATA (default
 # "public own"), THREADS (torch threads per process; with 2 cores, two copies of this script side by side at 1
 # thread each, on different TARGETS, finish sooner than one at 2). A finished run is skipped, a stopped one resumed.
@@ -19,9 +19,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${1:-../shared/data}
 OUT=${OUT:-runs/small_data}
-SEEDS=${SEEDS:-0 1 2}
+SEEDS=${SEEDS-0 1 2}
 METHODS=${METHODS:-skeletonclr skelemixclr}
-TARGETS=${TARGETS:-msr-action3d utkinect nw-ucla-xsub nw-ucla-xview}
+TARGETS=${TARGETS-msr-action3d utkinect nw-ucla-xsub nw-ucla-xview}
 DATA=${DATA:-public own}
 CSV=benchmarks/small_data/results.csv
 [ -n "${THREADS:-}" ] && export OMP_NUM_THREADS=$THREADS
@@ -59,7 +59,7 @@ for seed in $SEEDS; do  # seed by seed, so that an interrupted sweep has every t
         done
         [ -f "$run/evaluation/semi-10pct.json" ] || skelemix evaluate semi "$run" --fraction 0.1 > /dev/null
         [ -f "$run/evaluation/semi-10pct-from-scratch.json" ] || \
-          skelemix evaluate semi "$run" --fraction 0.1 --random-init > /dev/null
+          skelemix evaluate semi "$run" --fraction 0.1 --from-scratch > /dev/null
         python3 benchmarks/small_data/row.py "$run" "$target" "$data" >> "$CSV"
         tail -n 1 "$CSV"
       done
