@@ -23,7 +23,8 @@ TINY = ["encoder.hidden_channels=8", "method.queue_size=32", "method.mix.min_fra
 # rows checked in tests/test_resume.py, where the situation is made through the Python API, and in
 # tests/test_allocator.py (an environment variable that only the executable reads)
 CHECKED_ELSEWHERE = {"skipping", "checkpoints need about", "non-finite loss", "cannot write the run directory",
-                     "must be one of mimalloc, system"}
+                     "must be one of mimalloc, system", "in use by another skelemix process (pid",
+                     "no longer the dataset the run was pretrained on", "is fewer than the"}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,14 @@ def world(tmp_path_factory):
         "shape": lambda d: np.save(d / "data.npy", np.zeros((96, 3, 16, 20, 1), np.float32)),
         "rows": lambda d: (d / "samples.csv").write_text("\n".join((d / "samples.csv").read_text().split("\n")[:4])),
         "json": lambda d: (d / "dataset.json").write_text("{broken"),
+        "nan": lambda d: _poke(d, 3, np.nan),
+        "inf": lambda d: _poke(d, 5, np.inf),
+        "label": lambda d: _relabel(d, 2, 12),
+        "negative": lambda d: _relabel(d, 0, -1),
+        "minus": lambda d: _resplit(d, lambda s: {**s, "train": [-1, *s["train"]]}),
+        "strindex": lambda d: _resplit(d, lambda s: {**s, "train": ["3", *s["train"]]}),
+        "overlap": lambda d: _resplit(d, lambda s: {**s, "test": [*s["test"], s["train"][0]]}),
+        "twice": lambda d: _resplit(d, lambda s: {**s, "train": [s["train"][0], *s["train"]]}),
     }.items():
         shutil.copytree(data, root / name)
         damage(root / name)
@@ -77,7 +86,42 @@ def world(tmp_path_factory):
     (root / "untracked.csv").write_text(f"{frame}\n{frame}\n")
     (root / "cut.csv").write_text(f"{frame}\n{frame[:40]}\n")
     (root / "notes.txt").write_text("not a recording")
+    header = "frame," + ",".join(f"L{j}_{a}" for j in range(33) for a in ("x", "y", "z", "visibility"))
+    (root / "shifted.csv").write_text(f"{header}\n0," + "0.5," * 131 + "0.5,0.9\n")  # 134 cells
+    (root / "msr").mkdir()
+    (root / "msr" / "a01_s01_e01_skeleton3D.txt").write_text("0.1 0.2 2.5 1\n" * 19 + "0.1 0.2 2.5\n")
+    (root / "utk").mkdir()
+    (root / "utk" / "joints_s01_e01.txt").write_text("1 " + "0.1 " * 60 + "\n")
+    (root / "utk" / "labels.txt").write_text("s01_e01\njump: 1 2\n")
+    shutil.copytree(root / "run", root / "badresult")
+    result = json.loads((root / "run" / "evaluation" / "knn.json").read_text())
+    del result["top1"]
+    (root / "badresult" / "evaluation" / "knn.json").write_text(json.dumps(result))
+    np.savez(root / "v1.npz", data=np.random.default_rng(0).normal(size=(24, 16, 20, 3)), labels=np.arange(24) % 2,
+             subjects=np.arange(24) % 2 + 1)
+    run(["prepare", "numpy", str(root / "v1.npz"), str(root / "msrdata"), "--layout", "kinect_v1", "--frames", "16",
+         "--train-subjects", "1", "--no-progress"], root)
     return {"root": root, "data": data, **damaged}
+
+
+def _poke(prepared, sample, value):
+    data = np.load(prepared / "data.npy", mmap_mode="r+")
+    data[sample, 1, 2, 3, 0] = value
+    data.flush()
+
+
+def _relabel(prepared, row, label):
+    lines = (prepared / "samples.csv").read_text().split("\n")
+    cells = lines[row + 1].split(",")
+    cells[2] = str(label)
+    lines[row + 1] = ",".join(cells)
+    (prepared / "samples.csv").write_text("\n".join(lines))
+
+
+def _resplit(prepared, change):
+    splits = json.loads((prepared / "splits.json").read_text())
+    splits["xsub"] = change(splits["xsub"])
+    (prepared / "splits.json").write_text(json.dumps(splits))
 
 
 def run(args, cwd, capsys=None):
@@ -122,6 +166,20 @@ CASES = {
     "dataset.json: invalid JSON": (lambda w: pretrain(w, f"data.path={w['json']}"), 1),
     "fewer training samples than one batch": (lambda w: pretrain(w, "train.batch_size=64"), 1),
     "has no test samples": (lambda w: ["evaluate", "knn", str(w["root"] / "allrun")], 1),
+    "sample 3 (": (lambda w: pretrain(w, f"data.path={w['nan']}"), 1),
+    "sample 5 (": (lambda w: ["evaluate", "knn", str(w["root"] / "run"), "--data", str(w["inf"])], 1),
+    "has NaN or infinite coordinates": (lambda w: ["check", str(w["nan"]), "--no-progress"], 1),
+    "has label 12, outside 0..11": (lambda w: pretrain(w, f"data.path={w['label']}"), 1),
+    "has label -1, outside 0..11": (lambda w: ["embed", str(w["root"] / "run"), str(w["negative"]), "--out",
+                                               str(w["root"] / "neg.npy")], 1),
+    "index -1 outside": (lambda w: pretrain(w, f"data.path={w['minus']}"), 1),
+    "indices must be a list of integers": (lambda w: pretrain(w, f"data.path={w['strindex']}"), 1),
+    "is in both train and test": (lambda w: ["evaluate", "linear", str(w["root"] / "run"), "--data",
+                                             str(w["overlap"])], 1),
+    "listed twice": (lambda w: pretrain(w, f"data.path={w['twice']}"), 1),
+    "data.path must name at least one prepared dataset": (lambda w: pretrain(w, "data.path=[]"), 1),
+    "no joint mapping from kinect_v1 to ntu25": (
+        lambda w: pretrain(w, f"data.path=[{w['data']}, {w['root'] / 'msrdata'}]"), 1),
     # checkpoints and run directories
     "no such checkpoint": (lambda w: ["evaluate", "knn", str(w["root"] / "nothing.ckpt")], 1),
     "not a readable checkpoint": (lambda w: ["evaluate", "linear", str(w["root"] / "fake.ckpt")], 1),
@@ -134,6 +192,12 @@ CASES = {
     "--resume continues a run with its own config.yaml": (lambda w: ["pretrain", "demo", "--resume",
                                                                      str(w["root"] / "run")], 1),
     "already holds a pretraining run": (lambda w: [*pretrain(w)[:-1], str(w["root"] / "run")], 1),
+    "encoder.hidden_channels=32 differs from the run's 8": (
+        lambda w: ["pretrain", "--resume", str(w["root"] / "run"), "encoder.hidden_channels=32"], 1),
+    "method.name=skeletonclr differs from the run's skelemixclr": (
+        lambda w: ["pretrain", "--resume", str(w["root"] / "run"), "method.name=skeletonclr"], 1),
+    "has layout kinect_v1, the run's encoder ntu25": (
+        lambda w: ["pretrain", "--resume", str(w["root"] / "run"), f"data.path={w['root'] / 'msrdata'}"], 1),
     # evaluation, fusion, prediction
     "evaluation may change only eval.* settings": (lambda w: ["evaluate", "knn", str(w["root"] / "run"), "--set",
                                                               "encoder.dropout=0.1"], 1),
@@ -145,12 +209,35 @@ CASES = {
     "scored other test samples, or in another order": (lambda w: ["ensemble", str(w["root"] / "run"),
                                                                   str(w["root"] / "xview-eval"), "--protocol", "knn"], 1),
     "fusion needs at least two runs": (lambda w: ["ensemble", str(w["root"] / "run"), "--protocol", "knn"], 1),
+    "fusion weights must be finite, >= 0 and not all zero": (
+        lambda w: ["ensemble", str(w["root"] / "run"), str(w["root"] / "run"), "--protocol", "knn", "--weights",
+                   "0,0"], 1),
+    "fusion weights must be finite": (
+        lambda w: ["ensemble", str(w["root"] / "run"), str(w["root"] / "run"), "--protocol", "knn", "--weights",
+                   "1,nan"], 1),
+    "missing key 'top1'": (lambda w: ["report", str(w["root"] / "badresult")], 1),
+    "eval.knn.temperature must be > 0": (lambda w: ["evaluate", "knn", str(w["root"] / "run"), "--set",
+                                                    "eval.knn.temperature=0"], 1),
+    "eval.linear needs epochs >= 1": (lambda w: ["evaluate", "linear", str(w["root"] / "run"), "--set",
+                                                 "eval.linear.epochs=0"], 1),
+    "Invalid value for '--epochs'": (lambda w: ["evaluate", "linear", str(w["root"] / "run"), "--epochs", "0"], 2),
+    "Invalid value for '--top-k'": (lambda w: ["predict", str(w["root"] / "run"), str(w["data"]), "--top-k", "-3"], 2),
+    "Invalid value for '--stride'": (lambda w: ["embed", str(w["root"] / "run"), str(w["data"]), "--stride", "0"], 2),
     "no such classifier file": (lambda w: ["predict", str(w["root"] / "missing.pt"), str(w["data"])], 1),
     "not a skelemix classifier": (lambda w: ["predict", str(w["root"] / "run" / "checkpoints" / "last.ckpt"),
                                              str(w["data"])], 1),
     # the authors' checkpoints, pose-estimator output
     "missing: encoder_q.data_bn.weight": (lambda w: ["import", str(w["root"] / "partial.pt"),
                                                      str(w["root"] / "imported")], 1),
+    "--layout ntu26: unknown layout": (lambda w: ["import", str(w["root"] / "authors.pt"), str(w["root"] / "imp2"),
+                                                  "--layout", "ntu26"], 1),
+    "line 2: 134 cells, the header has 133": (lambda w: ["prepare", "mediapipe", str(w["root"] / "shifted.csv"),
+                                                         str(w["root"] / "out-mpcsv"), "--no-progress"], 1),
+    "line 20 has 3 values, expected 4": (lambda w: ["prepare", "msr-action3d", str(w["root"] / "msr"),
+                                                    str(w["root"] / "out-msr"), "--no-progress", "--strict"], 1),
+    "expected sSS_eEE or 'action: first last'": (lambda w: ["prepare", "utkinect", str(w["root"] / "utk"),
+                                                            str(w["root"] / "utk" / "labels.txt"),
+                                                            str(w["root"] / "out-utk"), "--no-progress"], 1),
     "no person detected in any of its 3 frames": (lambda w: ["prepare", "openpose", str(w["root"] / "nobody"),
                                                              str(w["root"] / "out-nobody"), "--no-progress"], 1),
     "not OpenPose output": (lambda w: ["prepare", "openpose", str(w["root"] / "foreign"), str(w["root"] / "out-foreign"),
@@ -174,6 +261,11 @@ CASES = {
     # command-line arguments
     "Missing argument": (lambda w: ["prepare", "ntu60"], 2),
     "Invalid value for '--frames'": (lambda w: ["prepare", "nw-ucla", "x", "y", "--frames", "many"], 2),
+    "Invalid value for '--epochs': Input should be greater than or equal to 1": (lambda w: ["demo", "--epochs", "0"],
+                                                                                   2),
+    "encoder.hidden_channels, out_channels and projection_dim must be >= 1": (
+        lambda w: pretrain(w, "encoder.hidden_channels=0"), 1),
+    "encoder.temporal_kernel must be odd": (lambda w: pretrain(w, "encoder.temporal_kernel=4"), 1),
     "expected comma-separated integers": (lambda w: ["prepare", "numpy", "x.npz", "y", "--train-subjects", "1,x"], 2),
     "output directory exists and is not empty": (lambda w: ["prepare", "synthetic", str(w["root"] / "nonempty")], 1),
 }

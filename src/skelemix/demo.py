@@ -24,7 +24,7 @@ def run_demo(out_dir: str | Path = "skelemix-demo", epochs: int | None = None, e
     if not (data_dir / "dataset.json").is_file():
         echo(f"generating the synthetic dataset in {data_dir} ...")
         prepare_synthetic(data_dir, frames=32)
-    overrides = [f"data.path={data_dir}"] + ([f"train.epochs={epochs}"] if epochs else [])
+    overrides = [f"data.path={data_dir}"] + ([f"train.epochs={epochs}"] if epochs is not None else [])
     config = load_config(["demo"], overrides)
     prepared = PreparedDataset(data_dir)
     split = prepared.split(config.data.benchmark)

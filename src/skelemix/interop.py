@@ -97,6 +97,8 @@ def import_reference(path: str | Path, run_dir: str | Path, layout: str | None =
         settings = _encoder_settings(state)
         joints = settings.pop("joints")
         layout = layout or next((n for n, l in LAYOUTS.items() if l.num_joints == joints), None)
+        if layout is not None and layout not in LAYOUTS:
+            raise CheckpointError(f"--layout {layout}: unknown layout (known: {', '.join(sorted(LAYOUTS))})")
         if layout is None or LAYOUTS[layout].num_joints != joints:
             raise CheckpointError(f"{joints} joints: name a layout with that many (--layout)")
         queue = state.get("queue")

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import signal
 import subprocess
@@ -26,14 +27,15 @@ import yaml
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from .checkpoints import INTERRUPTED, AtomicCheckpointIO, resume_checkpoint
+from .checkpoints import INTERRUPTED, AtomicCheckpointIO, read_checkpoint, resume_checkpoint
 from .config import Config, ConfigError, load_config, split_arguments
-from .data.format import PreparedDataset
+from .data.format import DATASETS_FILE, PreparedDataset, fingerprint
 from .data.loading import PretrainingClips, loader, split_loader
 from .evaluation.features import extract_features
 from .evaluation.knn import knn_classify
 from .evaluation.results import top_k_accuracy
 from .methods import METHODS
+from .rundir import claim_run_dir
 from .runtime import quiet_lightning, resolve_precision
 from .schedule import epochs_for_steps
 
@@ -213,19 +215,52 @@ def resolve_run(arguments: list[str], run_dir: str | Path | None = None, resume:
 
 
 def make_run_dir(run_dir: str | Path) -> Path:
-    """Create the run directory; fail now, not after hours, if it cannot be written or already holds a run."""
+    """Check a new run's (claimed) directory; fail now, not after hours, if it cannot be written or already holds a
+    run."""
     run_dir = Path(run_dir)
     if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
         raise FileExistsError(f"{run_dir}: already holds a pretraining run; choose another --run-dir, or "
                               f"continue it with --resume")
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
         probe.write_text("ok")
         probe.unlink()
     except OSError as error:
         raise OSError(f"{run_dir}: cannot write the run directory ({error.strerror})") from None
     return run_dir
+
+
+# what a resumed run cannot change: the network's tensors, the method and the data's stream (the layout is checked
+# against the checkpoint's)
+FIXED_ON_RESUME = ("encoder.hidden_channels", "encoder.out_channels", "encoder.temporal_kernel",
+                   "encoder.projection_dim", "encoder.graph", "method.name", "method.queue_size", "data.stream")
+
+
+def check_resumable(config: Config, run_dir: Path, state: dict, prepared: PreparedDataset) -> None:
+    """Fail, naming the key, when ``config`` (the run's config.yaml with overrides) changes what the checkpoint
+    ``state``'s tensors and the run's method fix, asks for fewer epochs than it has done, or the dataset has another
+    layout than the checkpoint's."""
+    trained = state["hyper_parameters"]
+    saved = load_config([run_dir / "config.yaml"])
+    for key in FIXED_ON_RESUME:
+        section, name = key.split(".")
+        old, new = getattr(getattr(saved, section), name), getattr(getattr(config, section), name)
+        if old != new:
+            raise ConfigError(f"--resume {run_dir}: {key}={new} differs from the run's {old}; a resumed run keeps "
+                              f"its network, method and stream (start a new run for another)")
+    if config.train.epochs < state.get("epoch", 0):
+        raise ConfigError(f"--resume {run_dir}: train.epochs={config.train.epochs} is fewer than the "
+                          f"{state['epoch']} epochs the run has done")
+    if trained.get("layout", prepared.layout.name) != prepared.layout.name:
+        raise ConfigError(f"--resume {run_dir}: data.path {prepared.path} has layout {prepared.layout.name}, the "
+                          f"run's encoder {trained['layout']}")
+
+
+def with_absolute_paths(config: Config) -> Config:
+    """``config`` with its datasets' paths absolute, so that the run reads the same data from any directory."""
+    paths = [str(Path(path).resolve()) for path in config.data.paths]
+    path = paths[0] if isinstance(config.data.path, str) else paths
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, path=path))
 
 
 def check_free_space(run_dir: Path, model: L.LightningModule) -> None:
@@ -250,25 +285,41 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
     quiet_lightning()
     datasets = [PreparedDataset(path) for path in config.data.paths]
     prepared = datasets[0]
-    split = prepared.split(config.data.benchmark)  # fail early on a wrong benchmark name
-    clips = PretrainingClips(datasets, config.data.benchmark)
+    clips = PretrainingClips(datasets, config.data.benchmark)  # fails early on a wrong benchmark name
+    if len(clips) < config.train.batch_size:
+        raise ValueError(f"{prepared.path}: fewer training samples than one batch of {config.train.batch_size}")
     if config.train.steps:
         config = fit_to_steps(config, len(clips) // config.train.batch_size)
     for warning in preprocessing_warnings(config, datasets):
         print(f"skelemix: warning: {warning}", file=sys.stderr)
     run_dir = Path(run_dir)
-    checkpoint, version = None, ""
-    if resume:
-        checkpoint, notes = resume_checkpoint(run_dir)
-        for note in notes:
-            print(f"skelemix: {note}")
-        version = f"resumed-{len(list((run_dir / 'logs').glob('resumed-*'))) + 1}"
-    else:
-        make_run_dir(run_dir)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    L.seed_everything(config.train.seed, workers=True, verbose=False)
-    model = METHODS[config.method.name](config, prepared.layout)
-    check_free_space(run_dir, model)
+    with claim_run_dir(run_dir, resume) as claim:
+        checkpoint, version = None, ""
+        if resume:
+            checkpoint, notes = resume_checkpoint(run_dir)
+            check_resumable(config, run_dir, read_checkpoint(checkpoint), prepared)
+            for note in notes:
+                print(f"skelemix: {note}")
+            version = f"resumed-{len(list((run_dir / 'logs').glob('resumed-*'))) + 1}"
+        else:
+            make_run_dir(run_dir)
+            config = with_absolute_paths(config)
+        L.seed_everything(config.train.seed, workers=True, verbose=False)
+        model = METHODS[config.method.name](config, prepared.layout)
+        check_free_space(run_dir, model)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        if not resume:
+            (run_dir / DATASETS_FILE).write_text(json.dumps([fingerprint(d) for d in datasets], indent=2))
+        claim.started()
+        return _fit(config, run_dir, model, datasets, clips, checkpoint, version, progress, callbacks)
+
+
+def _fit(config: Config, run_dir: Path, model: L.LightningModule, datasets: list[PreparedDataset],
+         clips: PretrainingClips, checkpoint: Path | None, version: str, progress: bool,
+         callbacks: tuple[Callback, ...]) -> Path:
+    """Train ``model`` in the claimed ``run_dir`` (from ``checkpoint`` when resuming); write the summary."""
+    prepared = datasets[0]
+    split = prepared.split(config.data.benchmark)
     train = config.train
     precision = resolve_precision(train.precision, train.accelerator)
     interrupt = SaveOnInterrupt(run_dir)
@@ -313,7 +364,7 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
             "method": config.method.name, "mixes": config.method.mix.repeats, "dataset": prepared.name,
             "benchmark": config.data.benchmark,
             "pretrained_on": [{"dataset": d.name, "path": str(d.path.resolve()), "clips": n}
-                              for d, n in zip(datasets, clips.counts)], "stream": config.data.stream, "epochs": train.epochs,
+                              for d, n in zip(datasets, clips.counts)],  # clips: what each dataset contributed "stream": config.data.stream, "epochs": train.epochs,
             "devices": trainer.world_size, "precision": precision, "seconds": round(time.time() - started, 1),
             "torch": str(torch.__version__), "commit": commit,
         }, sort_keys=False))

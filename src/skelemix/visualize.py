@@ -138,9 +138,11 @@ def mix_figure(data_path: str | Path, out: str | Path, samples: tuple[int, int] 
     from .models.stgcn import TEMPORAL_DOWNSAMPLING
 
     prepared = PreparedDataset(data_path)
-    if samples is None:  # the first sample, and the first of another class
-        other = int(np.flatnonzero(prepared.labels != prepared.labels[0])[0])
-        samples = (0, other)
+    if samples is None:  # the first sample, and the first of another class (the second sample if all share one)
+        others = np.flatnonzero(prepared.labels != prepared.labels[0])
+        if len(prepared) < 2:
+            raise ValueError(f"{prepared.path}: mixing needs two samples, the dataset has {len(prepared)}")
+        samples = (0, int(others[0]) if len(others) else 1)
     receiver, donor = (np.asarray(prepared.data[i], dtype=np.float32) for i in samples)  # (C, T, V, M)
     t = receiver.shape[1]
     feature_frames = t // TEMPORAL_DOWNSAMPLING

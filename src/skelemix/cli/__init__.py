@@ -4,13 +4,18 @@
 (protocols, reports, figures, embed, predict). Options that several commands share are declared once, in
 ``options``. Every error a user can cause ends in one line on stderr and exit code 1 (ValueError, OSError and
 FloatingPointError of the library: ConfigError, DatasetError and CheckpointError are ValueErrors); a usage error
-is click's message and exit code 2; an interrupt exits with 130. The executable (``command``) first starts itself
+is click's message and exit code 2; an interrupt exits with 130; anything else (a fault of skelemix, not of the
+input) prints one line with the path of a log that holds the traceback, and exits 1. The executable (``command``) first starts itself
 again on mimalloc where that is installed (``skelemix.allocator``); ``main`` runs in the calling process.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+import traceback
+from pathlib import Path
 
 import typer
 
@@ -24,10 +29,18 @@ for name, group in (("prepare", prepare.prepare_app), ("export", prepare.export_
                     ("evaluate", evaluate.evaluate_app), ("visualize", evaluate.visualize_app),
                     ("benchmark", run.benchmark_app)):
     app.add_typer(group, name=name)
-for name, function in (("import", prepare.import_checkpoint), ("config", run.config), ("pretrain", run.pretrain),
+for name, function in (("import", prepare.import_checkpoint), ("check", prepare.check), ("config", run.config), ("pretrain", run.pretrain),
                        ("demo", run.demo), ("report", evaluate.report), ("ensemble", evaluate.ensemble),
                        ("embed", evaluate.embed), ("predict", evaluate.predict)):
     app.command(name)(function)
+
+
+def write_traceback() -> Path:
+    """The current exception's traceback, with the command line, in a new file of the temporary directory."""
+    handle, path = tempfile.mkstemp(prefix="skelemix-error-", suffix=".log")
+    with os.fdopen(handle, "w") as log:
+        log.write(f"skelemix {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
+    return Path(path)
 
 
 def command() -> None:
@@ -51,4 +64,8 @@ def main(restart_on_mimalloc: bool = False) -> None:
     except typer.TyperException as error:  # a usage error (missing argument, bad option value), as click words it
         error.show()
         sys.exit(error.exit_code)
+    except Exception as error:
+        typer.echo(f"skelemix: internal error: {type(error).__name__}: {error} (traceback in "
+                   f"{write_traceback()}; please report it)".replace("\n", " "), err=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -16,7 +16,7 @@ visualize_app = typer.Typer(help="Figures, written as PNG.", no_args_is_help=Tru
 
 FromScratch = Annotated[bool, typer.Option(help="Train the same network from random weights: the supervised "
                                                 "reference.")]
-Epochs = Annotated[Optional[int], typer.Option(help="Epochs [default: config, 110; linear 100].")]
+Epochs = Annotated[Optional[int], typer.Option(min=1, help="Epochs [default: config, 110; linear 100].")]
 
 
 def _evaluate(protocol: str, source: Path, untrained: bool, evaluation: dict, settings: dict,
@@ -181,9 +181,9 @@ def mix(data: Annotated[Path, typer.Argument(help="A prepared dataset.")],
 Inputs = Annotated[list[Path], typer.Argument(help="Prepared dataset directories, raw .skeleton / NW-UCLA .json files, or "
                                                  "recordings: OpenPose folders, MediaPipe / keypoints .json, "
                                                  "MediaPipe / Kinect .csv.")]
-Window = Annotated[Optional[int], typer.Option(help="Cut each raw sequence into windows of this many frames, each a "
+Window = Annotated[Optional[int], typer.Option(min=1, help="Cut each raw sequence into windows of this many frames, each a "
                                                   "sample named <name>@<first frame> (long recordings).")]
-Stride = Annotated[Optional[int], typer.Option(help="Frames between window starts [default: the window].")]
+Stride = Annotated[Optional[int], typer.Option(min=1, help="Frames between window starts [default: the window].")]
 
 
 def embed(source: Source, inputs: Inputs,
@@ -200,7 +200,7 @@ def embed(source: Source, inputs: Inputs,
 def predict(
     classifier: Annotated[Path, typer.Argument(help="evaluation/<protocol>-classifier.pt of a linear, finetune or "
                                                     "semi evaluation.")],
-    inputs: Inputs, top_k: Annotated[int, typer.Option(help="Classes to show per sample.")] = 5,
+    inputs: Inputs, top_k: Annotated[int, typer.Option(min=1, help="Classes to show per sample.")] = 5,
     as_json: JsonOpt = False, window: Window = None, stride: Stride = None,
 ):
     """Top-k actions with probabilities for new sequences."""

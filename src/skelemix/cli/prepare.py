@@ -242,6 +242,16 @@ def synthetic(
 PreparedIn = Annotated[Path, typer.Argument(help="A prepared dataset directory.")]
 
 
+def check(prepared: PreparedIn, progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True):
+    """Check a prepared dataset as every command does when it opens one: labels, splits, and every coordinate finite
+    (one streaming pass; memory stays flat however large the file)."""
+    from ..data.format import PreparedDataset
+
+    dataset = PreparedDataset(prepared, progress=progress)
+    typer.echo(f"{prepared}: {len(dataset)} samples of {dataset.num_classes} classes, layout {dataset.layout.name}, "
+               f"benchmarks {', '.join(sorted(dataset.splits))}: labels, splits and coordinates are valid")
+
+
 @export_app.command("pyskl")
 def export_pyskl(prepared: PreparedIn, out: Annotated[Path, typer.Argument(help="The annotation .pkl to write.")]):
     """Write a prepared dataset as a pyskl / mmaction2 annotation pickle."""

@@ -60,9 +60,14 @@ class Sample:
 
 
 class PreparedDataset:
-    """Read access to a prepared dataset; ``data`` is memory-mapped, not loaded."""
+    """Read access to a prepared dataset; ``data`` is memory-mapped, not loaded.
 
-    def __init__(self, path: str | os.PathLike):
+    Opening it checks what every command relies on, naming the file and the first problem: labels within
+    0..num_classes-1, split indices integers in range, unique, and no sample in both a benchmark's train and test
+    lists, and (``verify``, a streaming pass with flat memory) finite coordinates.
+    """
+
+    def __init__(self, path: str | os.PathLike, verify: bool = True, progress: bool = False):
         self.path = Path(path)
         if not self.path.is_dir():
             raise DatasetError(f"{self.path}: no such prepared dataset directory")
@@ -85,7 +90,59 @@ class PreparedDataset:
         if len(self.samples) != len(self.data):
             raise DatasetError(f"{self.path}: samples.csv has {len(self.samples)} rows, data.npy {len(self.data)}")
         self.labels = np.array([s.label for s in self.samples], dtype=np.int64)
+        bad = np.flatnonzero((self.labels < 0) | (self.labels >= self.num_classes))
+        if len(bad):
+            raise DatasetError(f"{self.path / 'samples.csv'}: sample {bad[0]} ({self.samples[bad[0]].name}) has label "
+                               f"{self.labels[bad[0]]}, outside 0..{self.num_classes - 1}")
         self.splits = _read_json(self.path / "splits.json")
+        self._check_splits()
+        if verify:
+            self.check_finite(progress)
+
+    def _check_splits(self) -> None:
+        where = self.path / "splits.json"
+        if not isinstance(self.splits, dict):
+            raise DatasetError(f"{where}: expected {{benchmark: {{train: [...], test: [...]}}}}")
+        for benchmark, split in self.splits.items():
+            if not isinstance(split, dict) or set(split) != {"train", "test"}:
+                raise DatasetError(f"{where}: benchmark {benchmark!r} must have exactly the lists train and test")
+            for part, indices in split.items():
+                if not isinstance(indices, list) or not all(type(i) is int for i in indices):
+                    raise DatasetError(f"{where}: {benchmark} {part}: indices must be a list of integers")
+                outside = [i for i in indices if not 0 <= i < len(self.samples)]
+                if outside:
+                    raise DatasetError(f"{where}: {benchmark} {part}: index {outside[0]} outside 0..{len(self) - 1}")
+                if len(set(indices)) != len(indices):
+                    repeated = next(i for i in indices if indices.count(i) > 1)
+                    raise DatasetError(f"{where}: {benchmark} {part}: index {repeated} listed twice")
+            both = set(split["train"]) & set(split["test"])
+            if both:
+                first = min(both)
+                raise DatasetError(f"{where}: {benchmark}: sample {first} ({self.samples[first].name}) is in both "
+                                   f"train and test")
+
+    def check_finite(self, progress: bool = False, chunk_bytes: int = 64 * 2**20) -> None:
+        """Read data.npy once, in chunks by plain reads (mapped pages would count as resident memory), and fail
+        naming the first sample with a NaN or infinite coordinate."""
+        from tqdm import tqdm
+
+        path = self.path / "data.npy"
+        row_bytes = int(np.prod(self.data.shape[1:])) * self.data.dtype.itemsize
+        rows = max(1, chunk_bytes // row_bytes)
+        with path.open("rb") as f, tqdm(total=len(self), unit="sample", disable=not progress, file=sys.stderr,
+                                         dynamic_ncols=True) as bar:
+            f.seek(self.data.offset)
+            for start in range(0, len(self), rows):
+                count = min(rows, len(self) - start)
+                chunk = np.frombuffer(f.read(count * row_bytes), dtype=self.data.dtype)
+                if len(chunk) * self.data.dtype.itemsize != count * row_bytes:
+                    raise DatasetError(f"{path}: cut short at sample {start}")
+                finite = np.isfinite(chunk.reshape(count, -1)).all(axis=1)
+                if not finite.all():
+                    bad = start + int(np.argmin(finite))
+                    raise DatasetError(f"{path}: sample {bad} ({self.samples[bad].name}) has NaN or infinite "
+                                       f"coordinates; prepare the dataset again, or leave that sample out")
+                bar.update(count)
 
     @property
     def name(self) -> str:
@@ -108,6 +165,25 @@ class PreparedDataset:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+
+DATASETS_FILE = "datasets.json"  # in a run directory: what it was pretrained on, as ``fingerprint`` records it
+
+
+def fingerprint(prepared: PreparedDataset) -> dict:
+    """What identifies a prepared dataset's content cheaply: path, name, samples, data.npy's shape and bytes."""
+    return {"path": str(prepared.path.resolve()), "name": prepared.name, "samples": len(prepared),
+            "shape": list(prepared.data.shape), "bytes": (prepared.path / "data.npy").stat().st_size}
+
+
+def check_same_dataset(prepared: PreparedDataset, recorded: dict) -> None:
+    """DatasetError when ``prepared`` is not the dataset ``recorded`` (a ``fingerprint``) describes."""
+    now = fingerprint(prepared)
+    changed = [key for key in ("name", "samples", "shape", "bytes") if now[key] != recorded.get(key)]
+    if changed:
+        raise DatasetError(f"{prepared.path}: no longer the dataset the run was pretrained on ({changed[0]}: "
+                           f"{recorded.get(changed[0])} then, {now[changed[0]]} now); give --data to evaluate on "
+                           f"another dataset")
 
 
 def _read_json(path: Path) -> dict:

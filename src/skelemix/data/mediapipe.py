@@ -85,10 +85,9 @@ def _frames_from_csv(path: Path) -> list[np.ndarray | None]:
     for number, row in enumerate(rows[1:], start=2):
         if not row:
             continue
-        try:
-            cells = [row[columns[(j, axis)]].strip() for j in range(LANDMARKS) for axis in axes]
-        except IndexError:
-            raise DatasetError(f"{path}: line {number}: {len(row)} cells, the header has {len(header)}") from None
+        if len(row) != len(header):  # one cell too many or too few would shift the values along the row
+            raise DatasetError(f"{path}: line {number}: {len(row)} cells, the header has {len(header)}")
+        cells = [row[columns[(j, axis)]].strip() for j in range(LANDMARKS) for axis in axes]
         if all(cell in ("", "nan", "NaN") for cell in cells):
             out.append(None)
             continue

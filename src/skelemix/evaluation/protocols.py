@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from ..checkpoints import checkpoint_path
 from ..config import evaluation_config
-from ..data.format import PreparedDataset
+from ..data.format import DATASETS_FILE, PreparedDataset, check_same_dataset
 from ..data.loading import SplitDataset, split_loader
 from ..runtime import quiet_lightning, resolve_precision
 from .classifier import Classifier, save_classifier
@@ -71,6 +72,9 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
     if random_weights:
         model = random_init(config, model.layout.name, seed=config.train.seed)
     prepared = PreparedDataset(data_path or config.data.target)
+    recorded = ckpt.parent.parent / DATASETS_FILE
+    if data_path is None and recorded.is_file():
+        check_same_dataset(prepared, json.loads(recorded.read_text())[0])
     if prepared.layout.name != model.layout.name:
         raise ValueError(f"{prepared.path}: layout {prepared.layout.name} does not match the encoder's "
                          f"{model.layout.name}")
@@ -88,7 +92,11 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
         if protocol == "knn":
             scores = knn_scores(train_x, train_y, test_x, prepared.num_classes, ev.knn.k, ev.knn.temperature)
             scores = scores / scores.sum(dim=1, keepdim=True)  # vote shares, comparable across runs for fusion
-            settings = {"k": ev.knn.k, "temperature": ev.knn.temperature, "features": "backbone, no augmentation"}
+            settings = {"k": min(ev.knn.k, len(train_y)), "temperature": ev.knn.temperature,
+                        "features": "backbone, no augmentation"}
+            if ev.knn.k > len(train_y):
+                settings["note"] = f"k={ev.knn.k} capped at the {len(train_y)} training samples"
+                print(f"skelemix: note: {settings['note']}", file=sys.stderr)
         else:
             scores, head, mean, std = linear_probe(train_x, train_y, test_x, prepared.num_classes,
                                                    **dataclasses.asdict(ev.linear), seed=config.train.seed,

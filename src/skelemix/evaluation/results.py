@@ -26,6 +26,23 @@ SUMMARY_COLUMNS = (*GROUP_KEYS, "runs", "seeds", "top1_mean", "top1_sd", "top5_m
 ACCURACY_COLUMNS = ("method", "stream", "seed", "epochs", "knn_top1", "linear_top1", "commit")
 
 
+RESULT_KEYS = ("protocol", "checkpoint", "weights", "method", "stream", "dataset", "benchmark", "epochs", "top1",
+               "top5", "scores_file", "test_names", "test_labels")
+
+
+def load_result_json(path: Path) -> dict:
+    """An evaluation's JSON; ValueError naming the file when it does not parse or lacks a key evaluate writes."""
+    try:
+        result = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    missing = [key for key in RESULT_KEYS if not isinstance(result, dict) or key not in result]
+    if missing:
+        raise ValueError(f"{path}: missing key {missing[0]!r}; not an evaluation result written by skelemix evaluate, "
+                         f"or a damaged one")
+    return result
+
+
 def read_result(path: str | Path, name: str) -> tuple[dict, np.ndarray]:
     """(result JSON, scores (N_test, classes)) of evaluation ``name`` in a run directory or evaluation folder."""
     path = Path(path)
@@ -34,7 +51,7 @@ def read_result(path: str | Path, name: str) -> tuple[dict, np.ndarray]:
     if not json_path.is_file():
         found = sorted(p.stem for p in folder.glob("*.json"))
         raise FileNotFoundError(f"{json_path}: no such evaluation result (found: {', '.join(found) or 'none'})")
-    result = json.loads(json_path.read_text())
+    result = load_result_json(json_path)
     scores = np.load(folder / result["scores_file"])
     if len(scores) != len(result["test_names"]):
         raise ValueError(f"{folder / result['scores_file']}: {len(scores)} rows for {len(result['test_names'])} "
@@ -63,6 +80,8 @@ def fuse(results: list[dict], scores: list[np.ndarray], labels: np.ndarray,
     weights = [1.0] * len(results) if weights is None else list(weights)
     if len(weights) != len(results):
         raise ValueError(f"{len(weights)} weights for {len(results)} runs")
+    if not all(np.isfinite(w) and w >= 0 for w in weights) or not any(weights):
+        raise ValueError(f"fusion weights must be finite, >= 0 and not all zero, got {weights}")
     reference = results[0]["test_names"]
     for result in results[1:]:
         if result["test_names"] != reference:
@@ -101,7 +120,7 @@ def report(run_dirs: list[str | Path]) -> list[dict]:
         if not paths:
             raise FileNotFoundError(f"{folder}: no evaluation results (run `skelemix evaluate ...` first)")
         for path in paths:
-            result = json.loads(path.read_text())
+            result = load_result_json(path)
             protocol = result.get("name", result["protocol"]).split("-from-scratch")[0].split("-random-init")[0]
             rows.append({"run": str(run), "method": result["method"] + ("+" if result.get("mixes", 1) > 1 else ""),
                          "stream": result["stream"], "dataset": result["dataset"], "benchmark": result["benchmark"],
