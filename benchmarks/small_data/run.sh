@@ -34,19 +34,28 @@ prepare nw-ucla nw-ucla "$SHARED/nw-ucla/all_sqe"
 prepare msr-action3d msr-action3d "$SHARED/msr-action3d"
 prepare utkinect utkinect "$SHARED/utkinect-action3d" "$SHARED/utkinect-action3d/actionLabel.txt"
 
-for seed in $SEEDS; do  # seed by seed, so that an interrupted sweep has every target's first seeds
-  for target in $TARGETS; do
-    case $target in
-      nw-ucla-*) dataset=nw-ucla; benchmark=${target#nw-ucla-} ;;
-      *) dataset=$target; benchmark=xsub ;;
-    esac
-    others=$(for d in nw-ucla msr-action3d utkinect; do [ "$d" = "$dataset" ] || printf ',%s' "$OUT/data/$d"; done)
-    for data in $DATA; do
+baseline() {  # the same network without pretraining, once per target and seed (the method does not change it)
+  local run=$1 out=$2
+  for protocol in knn linear; do
+    [ -f "$out/$protocol-random-init.json" ] || skelemix evaluate $protocol "$run" --random-init --out-dir "$out" > /dev/null
+  done
+  [ -f "$out/semi-10pct-from-scratch.json" ] || \
+    skelemix evaluate semi "$run" --fraction 0.1 --from-scratch --out-dir "$out" > /dev/null
+}
+
+for data in $DATA; do  # all seeds of one pretraining pool before the next; seed by seed, so that a stopped sweep
+  for seed in $SEEDS; do  # has every target's first seeds
+    for target in $TARGETS; do
+      case $target in
+        nw-ucla-*) dataset=nw-ucla; benchmark=${target#nw-ucla-} ;;
+        *) dataset=$target; benchmark=xsub ;;
+      esac
+      others=$(for d in nw-ucla msr-action3d utkinect; do [ "$d" = "$dataset" ] || printf ',%s' "$OUT/data/$d"; done)
       paths="[$OUT/data/$dataset$([ "$data" = public ] && echo "$others")]"
       for method in $METHODS; do
         run=$OUT/$target/$data-$method/seed-$seed
         if [ ! -f "$run/pretrain_summary.yaml" ]; then
-          if [ -f "$run/config.yaml" ]; then
+          if [ -f "$run/checkpoints/last.ckpt" ]; then
             skelemix pretrain --resume "$run" --no-progress
           else
             skelemix pretrain small_data "$method" "data.path=$paths" "data.benchmark=$benchmark" "train.seed=$seed" \
@@ -55,12 +64,10 @@ for seed in $SEEDS; do  # seed by seed, so that an interrupted sweep has every t
         fi
         for protocol in knn linear; do
           [ -f "$run/evaluation/$protocol.json" ] || skelemix evaluate $protocol "$run" > /dev/null
-          [ -f "$run/evaluation/$protocol-random-init.json" ] || skelemix evaluate $protocol "$run" --random-init > /dev/null
         done
         [ -f "$run/evaluation/semi-10pct.json" ] || skelemix evaluate semi "$run" --fraction 0.1 > /dev/null
-        [ -f "$run/evaluation/semi-10pct-from-scratch.json" ] || \
-          skelemix evaluate semi "$run" --fraction 0.1 --from-scratch > /dev/null
-        python3 benchmarks/small_data/row.py "$run" "$target" "$data" >> "$CSV"
+        baseline "$run" "$OUT/$target/untrained/seed-$seed"
+        python3 benchmarks/small_data/row.py "$run" "$OUT/$target/untrained/seed-$seed" "$target" "$data" >> "$CSV"
         tail -n 1 "$CSV"
       done
     done
