@@ -55,9 +55,10 @@ for data in $DATA; do  # all seeds of one pretraining pool before the next; seed
       for method in $METHODS; do
         run=$OUT/$target/$data-$method/seed-$seed
         if [ ! -f "$run/pretrain_summary.yaml" ]; then
-          if [ -f "$run/checkpoints/last.ckpt" ]; then
+          if compgen -G "$run/checkpoints/*.ckpt" > /dev/null; then
             skelemix pretrain --resume "$run" --no-progress
           else
+            rm -rf "$run"  # stopped before its first checkpoint: nothing to continue
             skelemix pretrain small_data "$method" "data.path=$paths" "data.benchmark=$benchmark" "train.seed=$seed" \
               --run-dir "$run" --no-progress
           fi
