@@ -93,6 +93,7 @@ def world(tmp_path_factory):
     (root / "utk").mkdir()
     (root / "utk" / "joints_s01_e01.txt").write_text("1 " + "0.1 " * 60 + "\n")
     (root / "utk" / "labels.txt").write_text("s01_e01\njump: 1 2\n")
+    (root / "utk" / "late.txt").write_text("s01_e01\nwalk: 5 9\n")
     shutil.copytree(root / "run", root / "badresult")
     result = json.loads((root / "run" / "evaluation" / "knn.json").read_text())
     del result["top1"]
@@ -178,6 +179,11 @@ CASES = {
                                              str(w["overlap"])], 1),
     "listed twice": (lambda w: pretrain(w, f"data.path={w['twice']}"), 1),
     "data.path must name at least one prepared dataset": (lambda w: pretrain(w, "data.path=[]"), 1),
+    "data.path must be str or list of str": (lambda w: pretrain(w, "data.path={a: 1}"), 1),
+    "data.preprocessing.centring must be one of frame, body, first_frame, none": (
+        lambda w: pretrain(w, "data.preprocessing.centring=middle"), 1),
+    "train.steps must be >= 0": (lambda w: pretrain(w, "train.steps=-1"), 1),
+    "encoder.dropout must be in [0, 1)": (lambda w: pretrain(w, "encoder.dropout=1.5"), 1),
     "no joint mapping from kinect_v1 to ntu25": (
         lambda w: pretrain(w, f"data.path=[{w['data']}, {w['root'] / 'msrdata'}]"), 1),
     # checkpoints and run directories
@@ -218,6 +224,7 @@ CASES = {
     "missing key 'top1'": (lambda w: ["report", str(w["root"] / "badresult")], 1),
     "eval.knn.temperature must be > 0": (lambda w: ["evaluate", "knn", str(w["root"] / "run"), "--set",
                                                     "eval.knn.temperature=0"], 1),
+    "eval.knn.k must be >= 1": (lambda w: ["evaluate", "knn", str(w["root"] / "run"), "--set", "eval.knn.k=0"], 1),
     "eval.linear needs epochs >= 1": (lambda w: ["evaluate", "linear", str(w["root"] / "run"), "--set",
                                                  "eval.linear.epochs=0"], 1),
     "Invalid value for '--epochs'": (lambda w: ["evaluate", "linear", str(w["root"] / "run"), "--epochs", "0"], 2),
@@ -235,6 +242,14 @@ CASES = {
                                                          str(w["root"] / "out-mpcsv"), "--no-progress"], 1),
     "line 20 has 3 values, expected 4": (lambda w: ["prepare", "msr-action3d", str(w["root"] / "msr"),
                                                     str(w["root"] / "out-msr"), "--no-progress", "--strict"], 1),
+    "no _skeleton3D.txt files": (lambda w: ["prepare", "msr-action3d", str(w["root"] / "utk"), str(w["root"] / "o-m"),
+                                            "--no-progress"], 1),
+    "labels.txt: no such label file": (lambda w: ["prepare", "utkinect", str(w["root"] / "utk"),
+                                                  str(w["root"] / "labels.txt"), str(w["root"] / "o-u"), "--no-progress"],
+                                       1),
+    "(walk): no frame numbered 5..9 in the recording": (
+        lambda w: ["prepare", "utkinect", str(w["root"] / "utk"), str(w["root"] / "utk" / "late.txt"),
+                   str(w["root"] / "o-u2"), "--no-progress", "--strict"], 1),
     "expected sSS_eEE or 'action: first last'": (lambda w: ["prepare", "utkinect", str(w["root"] / "utk"),
                                                             str(w["root"] / "utk" / "labels.txt"),
                                                             str(w["root"] / "out-utk"), "--no-progress"], 1),

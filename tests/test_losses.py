@@ -34,25 +34,34 @@ def test_extra_negative_is_one_more_term_per_sample():
     assert harder.item() == pytest.approx(expected_harder, rel=1e-6)
 
 
-def test_no_gradient_reaches_the_detached_side_of_the_pair():
-    p = torch.nn.functional.normalize(torch.randn(4, 8), dim=1).requires_grad_()
-    g = torch.nn.functional.normalize(torch.randn(4, 8), dim=1).requires_grad_()
-    keys = torch.nn.functional.normalize(torch.randn(4, 8), dim=1)
-    queue = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+def test_the_mix_loss_sends_no_gradient_through_the_detached_side_of_the_pair(monkeypatch):
+    """SkeleMixCLR's own mix term, with the pooling and projection replaced by leaves of known values: p's gradient
+    must be L_p's alone (g only a fixed negative of it), g's L_g's alone, each computed by hand here."""
+    import skelemix.methods.skelemixclr as module
+    from skelemix.methods import METHODS
+    from skelemix.methods.skeletonclr import SkeletonCLR
+
+    config = _tiny_config()
+    model = METHODS["skelemixclr"](config, "ntu25")
+    n, d = 4, 8
+    trimmed = torch.nn.functional.normalize(torch.randn(n, d), dim=1).requires_grad_()
+    truncated = torch.nn.functional.normalize(torch.randn(n, d), dim=1).requires_grad_()
+    keys = torch.nn.functional.normalize(torch.randn(n, d), dim=1)
+    queue = torch.nn.functional.normalize(torch.randn(16, d), dim=1)
     partner = torch.tensor([1, 2, 3, 0])
-    loss_p = info_nce(p, keys[partner], queue, 0.2, extra_negative=g.detach())
-    loss_g = info_nce(g, keys, queue, 0.2, extra_negative=p.detach())
-    ((loss_p + loss_g) / 2).backward()
-    grad_p_total, grad_g_total = p.grad.clone(), g.grad.clone()
-    # p's gradient comes from L_p alone, g's from L_g alone
-    p.grad = g.grad = None
-    info_nce(p, keys[partner], queue, 0.2, extra_negative=g.detach()).div(2).backward()
-    assert g.grad is None
-    assert torch.allclose(p.grad, grad_p_total)
-    p.grad = None
-    info_nce(g, keys, queue, 0.2, extra_negative=p.detach()).div(2).backward()
-    assert p.grad is None
-    assert torch.allclose(g.grad, grad_g_total)
+    x = torch.zeros(n, 3, 16, 25, 2)
+    monkeypatch.setattr(model.skelemix, "forward", lambda view, generator: (view, partner, None))
+    monkeypatch.setattr(model.encoder, "feature_map", lambda view: view)
+    monkeypatch.setattr(module, "mask_pool", lambda features, mask: (trimmed, truncated))
+    monkeypatch.setattr(model, "project", lambda pooled: pooled)
+    monkeypatch.setattr(SkeletonCLR, "loss_terms", lambda *args: iter(()))  # the InfoNCE term left out
+    (mix_loss, _), = model.loss_terms(x, keys, queue)
+    mix_loss.backward()
+    t = config.method.temperature
+    p, g = trimmed.detach().requires_grad_(), truncated.detach().requires_grad_()
+    (_nce(p, keys[partner], torch.cat([queue]), t, extra=g.detach()) / 2).backward()
+    (_nce(g, keys, queue, t, extra=p.detach()) / 2).backward()
+    assert torch.allclose(trimmed.grad, p.grad, atol=1e-6) and torch.allclose(truncated.grad, g.grad, atol=1e-6)
 
 
 def _tiny_config(**method):
@@ -73,9 +82,13 @@ def _total_loss(config, x):
     return loss.item(), logs
 
 
-def _nce(query, positive, negatives, t):
-    """-log softmax of the positive logit, written out: -(q.k / t) + log(exp(q.k / t) + sum_n exp(q.n / t))."""
-    logits = torch.cat([(query * positive).sum(1, keepdim=True), query @ negatives.T], dim=1) / t
+def _nce(query, positive, negatives, t, extra=None):
+    """-log softmax of the positive logit, written out: -(q.k / t) + log(exp(q.k / t) + sum_n exp(q.n / t)), each
+    query's ``extra`` row (N, D) one more negative of it."""
+    logits = [(query * positive).sum(1, keepdim=True), query @ negatives.T]
+    if extra is not None:
+        logits.append((query * extra).sum(1, keepdim=True))
+    logits = torch.cat(logits, dim=1) / t
     return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
 
 

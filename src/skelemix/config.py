@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from .data.preprocess import CENTRING, SCALING
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
@@ -201,8 +203,8 @@ class Config:
 
 CHOICES = {
     "data.stream": ("joint", "motion", "bone"),
-    "data.preprocessing.centring": ("frame", "body", "first_frame", "none"),
-    "data.preprocessing.scale": ("none", "minmax", "torso"),
+    "data.preprocessing.centring": CENTRING,
+    "data.preprocessing.scale": SCALING,
     "encoder.graph": ("stgcn", "reference"),
     "encoder.init": ("pytorch", "reference"),
     "encoder.kernels": ("fast", "reference"),
