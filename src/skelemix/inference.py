@@ -101,16 +101,40 @@ def _batched(function, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     return torch.cat([function(block) for block in x.split(batch_size)])
 
 
+def pretraining_preprocessing(model) -> Preprocessing:
+    """The preprocessing of a pretrained model's dataset (the paper's defaults if that dataset is not here)."""
+    try:
+        return Preprocessing(**PreparedDataset(model.config.data.target).info["preprocessing"])
+    except (DatasetError, TypeError, KeyError):
+        return Preprocessing(persons=2 if model.layout.name == "ntu25" else 1)
+
+
+def _onnx(path: Path, kind: str):
+    """The ONNX model at ``path`` if it is one (None otherwise); an error if it is of the other kind."""
+    if path.suffix.lower() != ".onnx":
+        return None
+    from .onnx_model import OnnxModel
+
+    model = OnnxModel(path)
+    if model.info["kind"] != kind:
+        command = {"features": "embed", "classifier": "predict"}[model.info["kind"]]
+        raise ValueError(f"{path}: an exported {model.info['kind']} model; use it with skelemix {command}")
+    return model
+
+
 def embed(checkpoint: str | Path, inputs: list[str | Path], window: int | None = None, stride: int | None = None
           ) -> tuple[list[str], np.ndarray]:
-    """Clean backbone features (N, D) of the pretraining checkpoint's encoder for every input sample (or window)."""
-    model = load_pretrained(checkpoint)
-    try:
-        preprocessing = Preprocessing(**PreparedDataset(model.config.data.target).info["preprocessing"])
-    except (DatasetError, TypeError, KeyError):
-        preprocessing = Preprocessing(persons=2 if model.layout.name == "ntu25" else 1)
-    names, x = load_inputs(inputs, model.layout, preprocessing, window, stride)
-    return names, _batched(model.embed, x).numpy()
+    """Clean backbone features (N, D) of the pretraining checkpoint's encoder, or of an exported ``features`` ONNX
+    model (run on onnxruntime), for every input sample (or window)."""
+    exported = _onnx(Path(checkpoint), "features")
+    if exported is not None:
+        layout, preprocessing, function = (get_layout(exported.info["layout"]),
+                                           Preprocessing(**exported.info["preprocessing"]), exported)
+    else:
+        model = load_pretrained(checkpoint)
+        layout, preprocessing, function = model.layout, pretraining_preprocessing(model), model.embed
+    names, x = load_inputs(inputs, layout, preprocessing, window, stride)
+    return names, _batched(function, x).numpy()
 
 
 def save_embeddings(out: str | Path, names: list[str], features: np.ndarray) -> Path:
@@ -127,10 +151,16 @@ def save_embeddings(out: str | Path, names: list[str], features: np.ndarray) -> 
 
 def predict(classifier_file: str | Path, inputs: list[str | Path], top_k: int = 5, window: int | None = None,
             stride: int | None = None) -> list[dict]:
-    """[{"name", "top": [{"class", "label", "probability"}, ...]}] for every input sample, most probable first."""
-    classifier, info = load_classifier(classifier_file)
+    """[{"name", "top": [{"class", "label", "probability"}, ...]}] for every input sample, most probable first; the
+    classifier file of an evaluation, or an exported ``classifier`` ONNX model (run on onnxruntime)."""
+    exported = _onnx(Path(classifier_file), "classifier")
+    if exported is not None:
+        info, function = exported.info, exported
+    else:
+        classifier, info = load_classifier(classifier_file)
+        function = lambda block: classifier(block).softmax(dim=1)  # noqa: E731
     names, x = load_inputs(inputs, get_layout(info["layout"]), Preprocessing(**info["preprocessing"]), window, stride)
-    probabilities = _batched(lambda block: classifier(block).softmax(dim=1), x)
+    probabilities = _batched(function, x)
     k = min(top_k, probabilities.shape[1])
     values, labels = probabilities.topk(k, dim=1)
     return [{"name": name, "top": [{"class": info["class_names"][int(c)], "label": int(c), "probability": float(p)}

@@ -28,7 +28,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from .checkpoints import INTERRUPTED, AtomicCheckpointIO, read_checkpoint, resume_checkpoint
-from .config import Config, ConfigError, load_config, split_arguments
+from .config import Config, ConfigError, config_from_dict, load_config, split_arguments
 from .data.format import DATASETS_FILE, PreparedDataset, fingerprint
 from .data.loading import PretrainingClips, loader, split_loader
 from .evaluation.features import extract_features
@@ -238,10 +238,10 @@ FIXED_ON_RESUME = ("encoder.hidden_channels", "encoder.out_channels", "encoder.t
 
 def check_resumable(config: Config, run_dir: Path, state: dict, prepared: PreparedDataset) -> None:
     """Fail, naming the key, when ``config`` (the run's config.yaml with overrides) changes what the checkpoint
-    ``state``'s tensors and the run's method fix, asks for fewer epochs than it has done, or the dataset has another
+    ``state``'s tensors and the run's method (its config) fix, asks for fewer epochs than it has done, or the dataset has another
     layout than the checkpoint's."""
     trained = state["hyper_parameters"]
-    saved = load_config([run_dir / "config.yaml"])
+    saved = config_from_dict(trained["config"], where=f"{run_dir}'s checkpoint")
     for key in FIXED_ON_RESUME:
         section, name = key.split(".")
         old, new = getattr(getattr(saved, section), name), getattr(getattr(config, section), name)

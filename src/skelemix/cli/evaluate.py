@@ -186,7 +186,11 @@ Window = Annotated[Optional[int], typer.Option(min=1, help="Cut each raw sequenc
 Stride = Annotated[Optional[int], typer.Option(min=1, help="Frames between window starts [default: the window].")]
 
 
-def embed(source: Source, inputs: Inputs,
+EmbedSource = Annotated[Path, typer.Argument(help="A run directory, checkpoint, or features model exported with "
+                                                 "`skelemix export onnx` (run on onnxruntime).")]
+
+
+def embed(source: EmbedSource, inputs: Inputs,
           out: Annotated[Path, typer.Option("--out", help="Features (N, D) .npy; names go to .txt beside.")],
           window: Window = None, stride: Stride = None):
     """Clean backbone features of a pretrained encoder for new sequences."""
@@ -199,7 +203,7 @@ def embed(source: Source, inputs: Inputs,
 
 def predict(
     classifier: Annotated[Path, typer.Argument(help="evaluation/<protocol>-classifier.pt of a linear, finetune or "
-                                                    "semi evaluation.")],
+                                                    "semi evaluation, or its export by `skelemix export onnx`.")],
     inputs: Inputs, top_k: Annotated[int, typer.Option(min=1, help="Classes to show per sample.")] = 5,
     as_json: JsonOpt = False, window: Window = None, stride: Stride = None,
 ):

@@ -277,6 +277,18 @@ def export_reference(source: Annotated[Path, typer.Argument(help="A pretraining 
     typer.echo(f"wrote {export_reference(source, out)}")
 
 
+@export_app.command("onnx")
+def export_onnx(source: Annotated[Path, typer.Argument(help="A run directory or checkpoint (features), or a classifier "
+                                                             "file of evaluate linear/finetune/semi (probabilities).")],
+                out: Annotated[Path, typer.Argument(help="The .onnx file to write.")]):
+    """Write a trained encoder or classifier as an ONNX model (dynamic batch and frames, the stream inside, the
+    preprocessing it expects in its metadata), for onnxruntime; embed and predict run it too."""
+    from ..onnx_model import export_onnx as export
+
+    info = export(source, out)
+    typer.echo(f"wrote {out}: {info['kind']} of {info['layout']} joints ({info['stream']} stream)")
+
+
 def import_checkpoint(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of the authors' SkeleMixCLR (or SkeletonCLR "
                                                     "lineage) code.")],
