@@ -58,3 +58,17 @@ def test_the_breakdown_counts_each_convolution_by_hand_and_shares_the_whole_step
     assert rows["BatchNorm"]["gflop"] is None and rows["BatchNorm"]["ms"] > 0
     with pytest.raises(ValueError, match="fast kernels only"):
         benchmark_encoder(batch_size=2, steps=1, warmup=0, breakdown=True, kernels="reference")
+
+
+def test_inference_rows_per_engine_and_batch_and_consistent_rates(monkeypatch):
+    from skelemix import runtime
+    from skelemix.benchmark import benchmark_inference, describe
+
+    monkeypatch.setattr(runtime, "bf16_is_fast", lambda accelerator: False)  # the same rows on every CPU
+    result = benchmark_inference(frames=16, persons=1, batch_sizes=(1, 3), repeats=2)
+    engines = ["pytorch float32"] + (["onnxruntime"] if pytest.importorskip("onnxruntime") else [])
+    assert [(r["engine"], r["batch"]) for r in result["inference"]] == [(e, b) for e in engines for b in (1, 3)]
+    for row in result["inference"]:
+        assert row["clips_per_s"] == pytest.approx(1000 * row["batch"] / row["latency_ms_median"], rel=1e-9)
+        assert row["latency_ms_p95"] >= row["latency_ms_median"] > 0
+    assert describe(result).count("clips/s") == 4

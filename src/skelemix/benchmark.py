@@ -193,8 +193,64 @@ def measure_steps(step, model: torch.nn.Module, batch_size: int, steps: int, war
     }
 
 
+def benchmark_inference(config_names: tuple[str, ...] = ("demo", "skelemixclr"), layout: str = "ntu25",
+                        num_classes: int = 12, frames: int = 64, persons: int = 2, batch_sizes: tuple[int, ...] = (1, 32),
+                        repeats: int = 30) -> dict:
+    """Clips/s and latency per call (median, p95) of a classifier (encoder, head, softmax) of the configured network,
+    randomly initialised (timing does not depend on the weights): PyTorch float32, PyTorch bf16 where the hardware
+    runs it fast, and onnxruntime (if installed) on the same model exported; each at every batch size."""
+    from .evaluation.classifier import Classifier
+    from .evaluation.features import random_init
+    from .runtime import bf16_is_fast
+
+    config = load_config(list(config_names))
+    skeleton = get_layout(layout)
+    torch.manual_seed(0)
+    classifier = Classifier(random_init(config, layout).encoder, skeleton, config.data.stream, num_classes).eval()
+    engines = {"pytorch float32": lambda x: classifier(x).softmax(dim=1)}
+    if bf16_is_fast("cpu"):
+        def bf16(x):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return classifier(x).softmax(dim=1)
+        engines["pytorch bf16"] = bf16
+    try:
+        from .onnx_model import OnnxModel, Probabilities, write_onnx
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.onnx"
+            write_onnx(Probabilities(classifier), torch.zeros(1, 3, frames, skeleton.num_joints, persons), path,
+                       {"kind": "classifier"})
+            engines["onnxruntime"] = OnnxModel(path, threads=torch.get_num_threads())
+    except ImportError:  # the [onnx] extra is not installed
+        pass
+    rows = []
+    for (engine, run), batch in itertools.product(engines.items(), batch_sizes):
+        x = torch.randn(batch, 3, frames, skeleton.num_joints, persons)
+        times = []
+        with torch.inference_mode():
+            for i in range(repeats + 2):  # two untimed calls first
+                started = time.perf_counter()
+                run(x)
+                if i >= 2:
+                    times.append(time.perf_counter() - started)
+        times.sort()
+        rows.append({"engine": engine, "batch": batch, "clips_per_s": batch / statistics.median(times),
+                     "latency_ms_median": 1000 * statistics.median(times),
+                     "latency_ms_p95": 1000 * times[min(len(times) - 1, int(0.95 * len(times)))]})
+    return {"inference": rows, "configs": list(config_names), "layout": layout, "frames": frames, "persons": persons,
+            "threads": torch.get_num_threads(), "cpu": cpu_model(), "repeats": repeats}
+
+
 def describe(result: dict) -> str:
     """A benchmark result as the lines ``skelemix benchmark`` prints."""
+    if "inference" in result:
+        lines = [f"classifier of {' + '.join(result['configs'])} on {result['layout']}, {result['frames']} frames x "
+                 f"{result['persons']} persons, {result['threads']} threads on {result['cpu']}, {result['repeats']} "
+                 f"calls each"]
+        lines += [f"  {row['engine']:<16} batch {row['batch']:>3}: {row['clips_per_s']:8.1f} clips/s, latency "
+                  f"{row['latency_ms_median']:7.1f} ms median, {row['latency_ms_p95']:7.1f} ms p95"
+                  for row in result["inference"]]
+        return "\n".join(lines)
     if "runs" in result:  # preparation
         lines = [f"prepare ntu60 with {result['workers']} workers on {result['cpu']} ({result['cores']} cores)"]
         lines += [f"  {run['files']:>7} files ({run['megabytes']:.0f} MB): {run['seconds']:.1f} s, "

@@ -35,7 +35,9 @@ METADATA_KEY = "skelemix"
 KINDS = {"features": "features", "classifier": "probabilities"}  # kind -> the graph's output name
 
 
-class _Probabilities(nn.Module):
+class Probabilities(nn.Module):
+    """A classifier with its softmax: what an exported classifier computes."""
+
     def __init__(self, classifier: nn.Module):
         super().__init__()
         self.classifier = classifier
@@ -67,11 +69,10 @@ def export_onnx(source: str | Path, out: str | Path) -> dict:
     from .evaluation.classifier import FORMAT, load_classifier
     from .evaluation.features import load_pretrained
 
-    onnx = _require("onnx")
     source = Path(source)
     if source.is_file() and _is_classifier(source, FORMAT):
         classifier, state = load_classifier(source)
-        module, kind, frames = _Probabilities(classifier), "classifier", state["preprocessing"].get("frames", 64)
+        module, kind, frames = Probabilities(classifier), "classifier", state["preprocessing"].get("frames", 64)
         info = {"layout": state["layout"], "stream": classifier.stream, "class_names": state["class_names"],
                 "preprocessing": state["preprocessing"], "classifier": state["kind"]}
     else:
@@ -86,18 +87,24 @@ def export_onnx(source: str | Path, out: str | Path) -> dict:
     metadata = {"kind": kind, "frames": frames, "input": "joints (N, 3, T, V, M) float32, T a multiple of 4",
                 "output": f"{KINDS[kind]} (N, {'classes' if kind == 'classifier' else 'D'})", **info,
                 "skelemix_version": __version__}
-    out = Path(out)
+    write_onnx(module, example, Path(out), metadata)
+    return metadata
+
+
+def write_onnx(module: nn.Module, example: torch.Tensor, out: Path, metadata: dict) -> None:
+    """Trace ``module`` on ``example`` (N, 3, T, V, M) into ``out`` (batch, frames and persons dynamic) with
+    ``metadata`` under the key ``skelemix``, and run the onnx checker on it."""
+    onnx = _require("onnx")
+    output = KINDS[metadata["kind"]]
     with torch.no_grad(), warnings.catch_warnings(), atomic_file(out) as temporary:
         warnings.simplefilter("ignore")  # the tracer's notes on shape checks that hold for every valid input
-        torch.onnx.export(module.eval(), (example,), str(temporary), input_names=["joints"],
-                          output_names=[KINDS[kind]], dynamic_axes={"joints": {0: "batch", 2: "frames", 4: "persons"},
-                                                                    KINDS[kind]: {0: "batch"}},
+        torch.onnx.export(module.eval(), (example,), str(temporary), input_names=["joints"], output_names=[output],
+                          dynamic_axes={"joints": {0: "batch", 2: "frames", 4: "persons"}, output: {0: "batch"}},
                           dynamo=False)
         graph = onnx.load(str(temporary))
         graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(metadata))
         onnx.checker.check_model(graph, full_check=True)
         onnx.save(graph, str(temporary))
-    return metadata
 
 
 def _is_classifier(path: Path, form: str) -> bool:

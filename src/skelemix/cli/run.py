@@ -130,6 +130,22 @@ def benchmark_encoder(
                   recompute=recompute), as_json)
 
 
+@benchmark_app.command("inference")
+def benchmark_inference(
+    configs: Annotated[str, typer.Option(help="Comma-separated configs of the network.")] = "demo,skelemixclr",
+    layout: Annotated[str, typer.Option(help="Skeleton layout.")] = "ntu25", frames: FramesOpt = 64,
+    persons: PersonsOpt = 2, batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,32",
+    repeats: Annotated[int, typer.Option(min=1, help="Timed calls per engine and batch size.")] = 30,
+    as_json: JsonOpt = False,
+):
+    """Clips/s and latency (median, p95) of a classifier on PyTorch float32, bf16 (where fast) and onnxruntime."""
+    tune_allocator()
+    from ..benchmark import benchmark_inference as measure
+
+    _show(measure(tuple(configs.split(",")), layout, frames=frames, persons=persons,
+                  batch_sizes=tuple(int_list(batch_sizes) or (1,)), repeats=repeats), as_json)
+
+
 @benchmark_app.command("prepare")
 def benchmark_prepare(
     files: Annotated[str, typer.Option(help="Comma-separated numbers of synthetic NTU files to prepare.")] = "1000,4000",
