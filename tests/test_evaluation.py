@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -14,10 +16,22 @@ def test_knn_weighted_vote_by_hand():
     train = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
     labels = torch.tensor([0, 1, 1])
     test = torch.tensor([[2.0, 0.0]])  # normalised to (1, 0); similarities 1.0, 0.8, 0.0
+    # weights exp(s / t) divided by the nearest neighbour's exp(1.0 / t): the formula's votes, scaled by one number
     scores = knn_scores(train, labels, test, num_classes=2, k=2, temperature=0.1)
-    assert scores[0].tolist() == pytest.approx([math.exp(10.0), math.exp(8.0)], rel=1e-5)
+    assert scores[0].tolist() == pytest.approx([math.exp(10.0), math.exp(8.0)] / np.float64(math.exp(10.0)), rel=1e-5)
     scores = knn_scores(train, labels, test, num_classes=3, k=3, temperature=0.5)
-    assert scores[0].tolist() == pytest.approx([math.exp(2.0), math.exp(1.6) + 1.0, 0.0], rel=1e-5)
+    expected = np.array([math.exp(2.0), math.exp(1.6) + 1.0, 0.0]) / math.exp(2.0)
+    assert scores[0].tolist() == pytest.approx(expected.tolist(), rel=1e-5)
+
+
+def test_knn_votes_stay_finite_at_any_temperature():
+    train = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+    labels = torch.tensor([0, 1, 1])
+    test = torch.tensor([[1.0, 0.05], [0.0, 1.0]])
+    scores = knn_scores(train, labels, test, num_classes=2, k=3, temperature=1e-4)  # exp(1 / 1e-4) overflows
+    assert torch.isfinite(scores).all() and scores.argmax(dim=1).tolist() == [0, 1]
+    with pytest.raises(ValueError, match="temperature > 0"):
+        knn_scores(train, labels, test, num_classes=2, temperature=0.0)
 
 
 def test_top_k_accuracy():
