@@ -1,10 +1,11 @@
 """kill -9 a pretraining at random moments, resume it each time, and compare its end with an uninterrupted run.
 
-    python benchmarks/robustness/kill_resume.py [--kills 20] [--epochs 12] [--seed 0] [--out runs/kill-resume]
+    python benchmarks/robustness/kill_resume.py [--kills 20] [--epochs 30] [--seed 0] [--out runs/kill-resume]
 
 Both runs use the tiny deterministic setting below on a small synthetic dataset, through the installed ``skelemix``
 executable. After each kill the next process continues with ``--resume`` from the newest complete checkpoint (a
-kill before the first one starts the run again). The run is complete when ``pretrain_summary.yaml`` exists; then
+kill before the first one starts the run again); each process is killed after a random 0.5-12 s (a start takes a
+few seconds, an epoch about one here), so kills land in starts, epochs and checkpoint writes alike. The run is complete when ``pretrain_summary.yaml`` exists; then
 every tensor of its final checkpoint (weights, BatchNorm statistics, queue and pointer, optimizer state) must equal
 the uninterrupted run's. Prints one line per kill and the verdict; exits 1 on a difference.
 """
@@ -42,7 +43,7 @@ def tensors(state, prefix=""):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/kill-resume"))
     args = parser.parse_args()
@@ -69,7 +70,7 @@ def main() -> int:
                                    stderr=subprocess.PIPE, text=True)
         if kills < args.kills:
             try:
-                process.wait(timeout=rng.uniform(0.1, duration))
+                process.wait(timeout=rng.uniform(0.5, 12.0))
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGKILL)
                 process.wait()

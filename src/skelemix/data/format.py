@@ -210,6 +210,25 @@ def _read_samples(path: Path) -> list[Sample]:
     return samples
 
 
+def read_number_table(path: Path, columns: int, what: str) -> np.ndarray:
+    """A text file of whitespace-separated numbers, ``columns`` per non-empty line -> (lines, columns) float64;
+    DatasetError naming the file and the first bad line (``what`` says what a line holds) or a non-finite value."""
+    try:
+        rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not a text file ({error})") from None
+    bad = next((number for number, row in enumerate(rows, start=1) if len(row) != columns), None)
+    if bad is not None:
+        raise DatasetError(f"{path}: line {bad} has {len(rows[bad - 1])} values, expected {columns} ({what})")
+    try:
+        values = np.array(rows, dtype=np.float64).reshape(len(rows), columns)
+    except ValueError:
+        raise DatasetError(f"{path}: a value is not a number") from None
+    if not np.isfinite(values).all():
+        raise DatasetError(f"{path}: NaN or infinite coordinates")
+    return values
+
+
 def input_files(directory: str | os.PathLike, suffix: str) -> list[Path]:
     """The ``*suffix`` files of ``directory``, sorted; DatasetError if it is missing or has none."""
     directory = Path(directory)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..layouts import get_layout
-from .format import DatasetError, PrepareReport, RawSample, Sample, input_files, write_prepared
+from .format import DatasetError, PrepareReport, RawSample, Sample, input_files, read_number_table, write_prepared
 from .preprocess import Preprocessing
 
 CLASS_NAMES = ("high arm wave", "horizontal arm wave", "hammer", "hand catch", "forward punch", "high throw",
@@ -44,21 +44,9 @@ def read_msr_action3d_file(path: Path) -> list[RawSample]:
     match = NAME_PATTERN.fullmatch(path.stem)
     if not match:
         raise DatasetError(f"{path}: file name is not aAA_sSS_eEE_skeleton3D.txt")
-    try:
-        rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    except UnicodeDecodeError as error:
-        raise DatasetError(f"{path}: not a text file ({error})") from None
-    bad = next((number for number, row in enumerate(rows, start=1) if len(row) != 4), None)
-    if bad is not None:
-        raise DatasetError(f"{path}: line {bad} has {len(rows[bad - 1])} values, expected 4 (x y z confidence)")
-    if not rows or len(rows) % JOINTS:
-        raise DatasetError(f"{path}: {len(rows)} joint lines, not a positive multiple of {JOINTS}")
-    try:
-        values = np.array(rows, dtype=np.float64)
-    except ValueError:
-        raise DatasetError(f"{path}: a value is not a number") from None
-    if not np.isfinite(values).all():
-        raise DatasetError(f"{path}: NaN or infinite coordinates")
+    values = read_number_table(path, 4, "x y z confidence")
+    if not len(values) or len(values) % JOINTS:
+        raise DatasetError(f"{path}: {len(values)} joint lines, not a positive multiple of {JOINTS}")
     action, subject, _ = (int(g) for g in match.groups())
     if not 1 <= action <= len(CLASS_NAMES):
         raise DatasetError(f"{path}: action {action} outside 1..{len(CLASS_NAMES)}")

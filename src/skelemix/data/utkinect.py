@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..layouts import get_layout
-from .format import DatasetError, PrepareReport, RawSample, Sample, write_prepared
+from .format import DatasetError, PrepareReport, RawSample, Sample, read_number_table, write_prepared
 from .msr_action3d import DEFAULT_PREPROCESSING
 from .preprocess import Preprocessing
 
@@ -69,22 +69,9 @@ def read_recording(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A joints file -> (frame numbers (T,), coordinates (T, 20, 3)), repeated frames kept once."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such joints file")
-    try:
-        rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    except UnicodeDecodeError as error:
-        raise DatasetError(f"{path}: not a text file ({error})") from None
-    bad = next((number for number, row in enumerate(rows, start=1) if len(row) != 1 + 3 * JOINTS), None)
-    if bad is not None:
-        raise DatasetError(f"{path}: line {bad} has {len(rows[bad - 1])} values, expected {1 + 3 * JOINTS} "
-                           f"(frame number, then 20 x (x, y, z))")
-    if not rows:
+    values = read_number_table(path, 1 + 3 * JOINTS, "frame number, then 20 x (x, y, z)")
+    if not len(values):
         raise DatasetError(f"{path}: no frames")
-    try:
-        values = np.array(rows, dtype=np.float64)
-    except ValueError:
-        raise DatasetError(f"{path}: a value is not a number") from None
-    if not np.isfinite(values).all():
-        raise DatasetError(f"{path}: NaN or infinite coordinates")
     numbers = values[:, 0].astype(np.int64)
     if (np.diff(numbers) < 0).any():
         raise DatasetError(f"{path}: frame numbers go backwards")
