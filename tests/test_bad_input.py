@@ -24,7 +24,8 @@ TINY = ["encoder.hidden_channels=8", "method.queue_size=32", "method.mix.min_fra
 # tests/test_allocator.py (an environment variable that only the executable reads)
 CHECKED_ELSEWHERE = {"skipping", "checkpoints need about", "non-finite loss", "cannot write the run directory",
                      "must be one of mimalloc, system", "in use by another skelemix process (pid",
-                     "no longer the dataset the run was pretrained on", "is fewer than the"}
+                     "no longer the dataset the run was pretrained on", "is fewer than the",
+                     "the folder's files disagree"}
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +184,8 @@ CASES = {
     "data.preprocessing.centring must be one of frame, body, first_frame, none": (
         lambda w: pretrain(w, "data.preprocessing.centring=middle"), 1),
     "train.steps must be >= 0": (lambda w: pretrain(w, "train.steps=-1"), 1),
+    "method.mix.max_frames=11 is more than the 4 feature frames": (
+        lambda w: pretrain(w, "method.mix.min_frames=7", "method.mix.max_frames=11"), 1),
     "encoder.dropout must be in [0, 1)": (lambda w: pretrain(w, "encoder.dropout=1.5"), 1),
     "no joint mapping from kinect_v1 to ntu25": (
         lambda w: pretrain(w, f"data.path=[{w['data']}, {w['root'] / 'msrdata'}]"), 1),

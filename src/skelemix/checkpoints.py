@@ -44,13 +44,24 @@ class CheckpointError(ValueError):
 
 
 def checkpoint_path(path: str | Path) -> Path:
-    """A checkpoint file, or the run directory holding checkpoints/last.ckpt."""
+    """A checkpoint file, the run directory holding checkpoints/last.ckpt, or a model folder's weights file
+    (``model_folder``)."""
+    from .model_folder import WEIGHTS, is_model_folder
+
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and is_model_folder(path):
+        path = path / WEIGHTS
+    elif path.is_dir():
         path = path / "checkpoints" / LAST
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     return path
+
+
+def run_directory(checkpoint: Path) -> Path:
+    """Where a checkpoint's run keeps its evaluations and records: the run directory of RUN/checkpoints/*.ckpt, the
+    folder of a model folder's weights or of a loose checkpoint file."""
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
 
 def load_file(path: Path, what: str = "checkpoint", map_location: str | torch.device = "cpu"):

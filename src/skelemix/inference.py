@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +102,13 @@ def _batched(function, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     return torch.cat([function(block) for block in x.split(batch_size)])
 
 
-def pretraining_preprocessing(model) -> Preprocessing:
-    """The preprocessing of a pretrained model's dataset (the paper's defaults if that dataset is not here)."""
+def pretraining_preprocessing(model, source: str | Path | None = None) -> Preprocessing:
+    """The preprocessing of a pretrained model's data: the one a model folder ``source`` records, else its pretraining
+    dataset's (the paper's defaults if that dataset is not here)."""
+    from .model_folder import CONFIG, is_model_folder
+
+    if source is not None and is_model_folder(source):
+        return Preprocessing(**json.loads((Path(source) / CONFIG).read_text())["preprocessing"])
     try:
         return Preprocessing(**PreparedDataset(model.config.data.target).info["preprocessing"])
     except (DatasetError, TypeError, KeyError):
@@ -132,7 +138,7 @@ def embed(checkpoint: str | Path, inputs: list[str | Path], window: int | None =
                                            Preprocessing(**exported.info["preprocessing"]), exported)
     else:
         model = load_pretrained(checkpoint)
-        layout, preprocessing, function = model.layout, pretraining_preprocessing(model), model.embed
+        layout, preprocessing, function = model.layout, pretraining_preprocessing(model, checkpoint), model.embed
     names, x = load_inputs(inputs, layout, preprocessing, window, stride)
     return names, _batched(function, x).numpy()
 

@@ -69,8 +69,11 @@ def export_onnx(source: str | Path, out: str | Path) -> dict:
     from .evaluation.classifier import FORMAT, load_classifier
     from .evaluation.features import load_pretrained
 
+    from .model_folder import CONFIG, is_model_folder
+
     source = Path(source)
-    if source.is_file() and _is_classifier(source, FORMAT):
+    folder_kind = json.loads((source / CONFIG).read_text()).get("kind") if is_model_folder(source) else None
+    if folder_kind == "classifier" or source.is_file() and _is_classifier(source, FORMAT):
         classifier, state = load_classifier(source)
         module, kind, frames = Probabilities(classifier), "classifier", state["preprocessing"].get("frames", 64)
         info = {"layout": state["layout"], "stream": classifier.stream, "class_names": state["class_names"],
@@ -79,7 +82,7 @@ def export_onnx(source: str | Path, out: str | Path) -> dict:
         from .inference import pretraining_preprocessing
 
         model = load_pretrained(source)
-        preprocessing = pretraining_preprocessing(model)
+        preprocessing = pretraining_preprocessing(model, source)
         module, kind, frames = _Features(model), "features", preprocessing.frames
         info = {"layout": model.layout.name, "stream": model.config.data.stream, "class_names": None,
                 "preprocessing": preprocessing.to_dict(), "method": model.config.method.name}

@@ -35,6 +35,7 @@ from .evaluation.features import extract_features
 from .evaluation.knn import knn_classify
 from .evaluation.results import top_k_accuracy
 from .methods import METHODS
+from .models.stgcn import TEMPORAL_DOWNSAMPLING
 from .rundir import claim_run_dir
 from .runtime import quiet_lightning, resolve_precision
 from .schedule import epochs_for_steps
@@ -286,6 +287,10 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
     datasets = [PreparedDataset(path) for path in config.data.paths]
     prepared = datasets[0]
     clips = PretrainingClips(datasets, config.data.benchmark)  # fails early on a wrong benchmark name
+    feature_frames = clips.frames // TEMPORAL_DOWNSAMPLING
+    if config.method.name != "skeletonclr" and config.method.mix.max_frames > feature_frames:
+        raise ConfigError(f"method.mix.max_frames={config.method.mix.max_frames} is more than the {feature_frames} "
+                          f"feature frames of {prepared.path}'s {clips.frames}-frame clips (a quarter of them)")
     if len(clips) < config.train.batch_size:
         raise ValueError(f"{prepared.path}: fewer training samples than one batch of {config.train.batch_size}")
     if config.train.steps:

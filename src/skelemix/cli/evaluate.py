@@ -133,11 +133,11 @@ def tsne(source: Source, data: DataOpt = None, benchmark: BenchmarkOpt = None,
          seed: Annotated[int, typer.Option(help="Seed of t-SNE and k-means.")] = 0, out: PngOpt = None,
          random_init: RandomInit = False):
     """t-SNE of test-set embeddings and the NMI of k-means on them (Fig. 5)."""
-    from ..checkpoints import checkpoint_path
+    from ..checkpoints import checkpoint_path, run_directory
     from ..visualize import tsne_figure
 
     chosen = int_list(classes)
-    out = out or checkpoint_path(source).parent.parent / "figures" / "tsne.png"
+    out = out or run_directory(checkpoint_path(source)) / "figures" / "tsne.png"
     path, nmi = tsne_figure(source, out, str(data) if data else None, benchmark,
                             chosen[0] if len(chosen) == 1 else chosen, seed, random_init)
     typer.echo(f"NMI {nmi:.3f}; wrote {path}")

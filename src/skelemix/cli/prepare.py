@@ -289,6 +289,20 @@ def export_onnx(source: Annotated[Path, typer.Argument(help="A run directory or 
     typer.echo(f"wrote {out}: {info['kind']} of {info['layout']} joints ({info['stream']} stream)")
 
 
+@export_app.command("model")
+def export_model(source: Annotated[Path, typer.Argument(help="A run directory or checkpoint (encoder), or a classifier "
+                                                              "file of evaluate linear/finetune/semi.")],
+                 folder: Annotated[Path, typer.Argument(help="The model folder to write (must not exist or be "
+                                                              "empty).")]):
+    """Write a model folder: model.safetensors (weights, no pickle), config.json and a README.md model card, in the
+    Hugging Face Hub's layout; every command that takes a run or classifier takes the folder too."""
+    from ..model_folder import export_model as export
+
+    card = export(source, folder)
+    typer.echo(f"wrote {folder}: {card['kind']} of {card['layout']} joints ({card['stream']} stream), "
+               f"model.safetensors, config.json, README.md")
+
+
 def import_checkpoint(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of the authors' SkeleMixCLR (or SkeletonCLR "
                                                     "lineage) code.")],

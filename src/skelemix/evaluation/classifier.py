@@ -55,8 +55,26 @@ def save_classifier(path: Path, classifier: Classifier, kind: str, config: Confi
 
 
 def load_classifier(path: str | Path) -> tuple[Classifier, dict]:
-    """The classifier saved at ``path`` (eval mode) and its file's other entries."""
+    """The classifier saved at ``path`` (a classifier file, or a classifier model folder; eval mode) and its file's
+    other entries (layout, class names, preprocessing, kind, config)."""
+    from ..model_folder import is_model_folder, load_weights, read_model_folder
+
     path = Path(path)
+    if path.is_dir() and is_model_folder(path):
+        card, tensors = read_model_folder(path)
+        if card["kind"] != "classifier":
+            raise CheckpointError(f"{path}: an {card['kind']} model folder; predict needs a classifier (export one "
+                                  f"from evaluation/<protocol>-classifier.pt)")
+        config = config_from_dict(card["config"], where=str(path / "config.json"))
+        layout = get_layout(card["layout"])
+        classifier = Classifier(STGCN.from_config(layout, config.encoder), layout, config.data.stream,
+                                len(card["class_names"]))
+        missing = load_weights(classifier, tensors, path)
+        if missing:
+            raise CheckpointError(f"{path}: model.safetensors lacks {missing[0]}, which the classifier needs")
+        return classifier.eval(), {"layout": card["layout"], "class_names": card["class_names"],
+                                   "preprocessing": card["preprocessing"], "kind": card["classifier"],
+                                   "config": card["config"]}
     if not path.is_file():
         raise CheckpointError(f"{path}: no such classifier file")
     state = load_file(path, "classifier file")

@@ -18,12 +18,15 @@ import torch
 from ..checkpoints import CheckpointError, checkpoint_path, read_checkpoint
 from ..config import Config, ConfigError, config_from_dict
 from ..methods import METHODS, SkeletonCLR
+from ..model_folder import PREFIXES, WEIGHTS, load_weights, read_model_folder
 from ..runtime import autocast, resolve_accelerator
 
 
 def load_pretrained(path: str | Path, map_location: str = "cpu") -> SkeletonCLR:
-    """The pretraining module saved in a checkpoint (or run directory), in eval mode."""
+    """The pretraining module saved in a checkpoint (or run directory, or model folder), in eval mode."""
     path = checkpoint_path(path)
+    if path.name == WEIGHTS:
+        return _from_model_folder(path.parent)
     state = read_checkpoint(path, map_location)
     hyper = state["hyper_parameters"]
     if "config" not in hyper or "layout" not in hyper:
@@ -37,6 +40,25 @@ def load_pretrained(path: str | Path, map_location: str = "cpu") -> SkeletonCLR:
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]})")
+    return model.eval()
+
+
+def _from_model_folder(folder: Path) -> SkeletonCLR:
+    """An encoder model folder as a pretraining module; the key side, not in the folder, a copy of the query side."""
+    card, tensors = read_model_folder(folder)
+    if card["kind"] != "encoder":
+        raise CheckpointError(f"{folder}: a {card['kind']} model folder; use it with skelemix predict")
+    try:
+        config = config_from_dict(card["config"], where=str(folder / "config.json"))
+    except ConfigError as error:
+        raise CheckpointError(f"{folder}: incompatible config ({error})") from None
+    model = METHODS[config.method.name](config, card["layout"])
+    missing = load_weights(model, tensors, folder)
+    needed = [k for k in missing if k.startswith(PREFIXES["encoder"])]
+    if needed:
+        raise CheckpointError(f"{folder}: {WEIGHTS} lacks {needed[0]}, which the network of config.json needs")
+    model.key_encoder.load_state_dict(model.encoder.state_dict())
+    model.key_projector.load_state_dict(model.projector.state_dict())
     return model.eval()
 
 

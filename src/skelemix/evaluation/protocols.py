@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import DataLoader
 
-from ..checkpoints import checkpoint_path
+from ..checkpoints import checkpoint_path, run_directory
 from ..config import evaluation_config
 from ..data.format import DATASETS_FILE, PreparedDataset, check_same_dataset
 from ..data.loading import SplitDataset, split_loader
@@ -72,7 +72,7 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
     if random_weights:
         model = random_init(config, model.layout.name, seed=config.train.seed)
     prepared = PreparedDataset(data_path or config.data.target)
-    recorded = ckpt.parent.parent / DATASETS_FILE
+    recorded = run_directory(ckpt) / DATASETS_FILE
     if data_path is None and recorded.is_file():
         check_same_dataset(prepared, json.loads(recorded.read_text())[0])
     if prepared.layout.name != model.layout.name:
@@ -121,7 +121,7 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
         settings = {**dataclasses.asdict(ev.finetune), "augmentation": "none", "reported": "final epoch"}
     ranking = scores.argsort(dim=1, descending=True)
     name = result_name(protocol, fraction, random_weights)
-    out_dir = Path(out_dir) if out_dir else ckpt.parent.parent / "evaluation"
+    out_dir = Path(out_dir) if out_dir else run_directory(ckpt) / "evaluation"
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / f"{name}-scores.npy", scores.numpy().astype(np.float32))
     if classifier is not None:

@@ -1,0 +1,80 @@
+"""Model folders: written from a run and from a classifier, read by every command that takes a run or a classifier,
+refused when their files disagree."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from skelemix.checkpoints import CheckpointError
+from skelemix.config import load_config
+from skelemix.data import prepare_synthetic
+from skelemix.evaluation.features import load_pretrained
+from skelemix.evaluation.protocols import evaluate
+from skelemix.inference import embed, predict
+from skelemix.training import pretrain
+
+safetensors = pytest.importorskip("safetensors", reason="safetensors is not installed (pip install \"skelemix[hub]\")")
+from skelemix.model_folder import export_model, read_model_folder  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("folder")
+    data = prepare_synthetic(root / "data", performers=4, repetitions=2, frames=16).path
+    config = load_config(["synthetic", "skelemixclr"], [f"data.path={data}", "encoder.hidden_channels=8",
+                                                        "method.queue_size=32", "train.batch_size=16",
+                                                        "train.epochs=1", "train.precision=32", "train.knn_every=0",
+                                                        "eval.linear.epochs=3", "data.stream=motion",
+                                                        "method.mix.min_frames=1", "method.mix.max_frames=2"])
+    run_dir = pretrain(config, root / "run", progress=False)
+    evaluate("knn", run_dir)
+    evaluate("linear", run_dir)
+    return run_dir, data
+
+
+def test_an_encoder_folder_gives_the_runs_features_and_evaluations(run, tmp_path):
+    run_dir, data = run
+    card = export_model(run_dir, tmp_path / "model")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert card["kind"] == "encoder" and card["stream"] == "motion" and card["pretrained_on"][0]["samples"] == 96
+    tensors = safetensors.torch.load_file(str(tmp_path / "model" / "model.safetensors"))
+    assert all(k.startswith(("encoder.", "projector.")) for k in tensors)  # no key side, queue or optimizer
+    assert np.allclose(embed(tmp_path / "model", [data])[1], embed(run_dir, [data])[1])
+    x = torch.randn(2, 3, 16, 25, 1)
+    with torch.no_grad():
+        assert torch.equal(load_pretrained(tmp_path / "model").embed(x), load_pretrained(run_dir).embed(x))
+    assert evaluate("knn", tmp_path / "model")["top1"] == json.loads((run_dir / "evaluation" / "knn.json").read_text())["top1"]
+    readme = (tmp_path / "model" / "README.md").read_text()
+    assert readme.startswith("---\nlibrary_name: skelemix") and "| knn |" in readme and "`skelemix evaluate knn RUN`" in readme
+
+
+def test_a_classifier_folder_predicts_as_its_file(run, tmp_path):
+    run_dir, data = run
+    source = run_dir / "evaluation" / "linear-classifier.pt"
+    card = export_model(source, tmp_path / "classifier")
+    assert card["kind"] == "classifier" and card["classifier"] == "linear" and len(card["class_names"]) == 12
+    assert predict(tmp_path / "classifier", [data], top_k=2) == predict(source, [data], top_k=2)
+    with pytest.raises(ValueError, match="a classifier model folder; use it with skelemix predict"):
+        load_pretrained(tmp_path / "classifier")
+
+
+def test_a_folder_whose_files_disagree_is_refused(run, tmp_path):
+    run_dir, _ = run
+    export_model(run_dir, tmp_path / "model")
+    wrong = tmp_path / "wrong-layout"
+    shutil.copytree(tmp_path / "model", wrong)
+    card = json.loads((wrong / "config.json").read_text())
+    (wrong / "config.json").write_text(json.dumps({**card, "layout": "kinect_v1"}))
+    with pytest.raises(CheckpointError, match="is for 25 joints, config.json says layout kinect_v1"):
+        read_model_folder(wrong)
+    narrow = tmp_path / "narrow"
+    shutil.copytree(tmp_path / "model", narrow)
+    (narrow / "config.json").write_text(json.dumps({**card, "config": {**card["config"], "encoder": {
+        **card["config"]["encoder"], "hidden_channels": 16}}}))
+    with pytest.raises(CheckpointError, match="does not fit config.json's network"):
+        load_pretrained(narrow)
+    with pytest.raises(FileExistsError, match="exists and is not empty"):
+        export_model(run_dir, tmp_path / "model")
