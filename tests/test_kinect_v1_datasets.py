@@ -1,7 +1,6 @@
 """MSR Action3D and UTKinect-Action3D on the real files, the Kinect v2 -> v1 joint mapping on a real NTU frame, and
 pretraining on several prepared datasets at once."""
 
-import json
 
 import numpy as np
 import pytest

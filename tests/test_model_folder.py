@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from skelemix.checkpoints import CheckpointError
-from skelemix.config import load_config
-from skelemix.data import prepare_synthetic
 from skelemix.evaluation.features import load_pretrained
 from skelemix.evaluation.protocols import evaluate
 from skelemix.inference import embed, predict
-from skelemix.training import pretrain
+
+from conftest import pretrain_tiny
 
 safetensors = pytest.importorskip("safetensors", reason="safetensors is not installed (pip install \"skelemix[hub]\")")
 from skelemix.model_folder import export_model, read_model_folder  # noqa: E402
@@ -22,14 +21,8 @@ from skelemix.model_folder import export_model, read_model_folder  # noqa: E402
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("folder")
-    data = prepare_synthetic(root / "data", performers=4, repetitions=2, frames=16).path
-    config = load_config(["synthetic", "skelemixclr"], [f"data.path={data}", "encoder.hidden_channels=8",
-                                                        "method.queue_size=32", "train.batch_size=16",
-                                                        "train.epochs=1", "train.precision=32", "train.knn_every=0",
-                                                        "eval.linear.epochs=3", "data.stream=motion",
-                                                        "method.mix.min_frames=1", "method.mix.max_frames=2"])
-    run_dir = pretrain(config, root / "run", progress=False)
+    run_dir, data = pretrain_tiny(tmp_path_factory.mktemp("folder"), "skelemixclr", "eval.linear.epochs=3",
+                                  "data.stream=motion")
     evaluate("knn", run_dir)
     evaluate("linear", run_dir)
     return run_dir, data

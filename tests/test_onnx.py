@@ -8,16 +8,15 @@ import pytest
 import torch
 
 from skelemix.config import load_config
-from skelemix.data import Preprocessing, prepare_synthetic
+from skelemix.data import Preprocessing
 from skelemix.data.nw_ucla import read_nw_ucla_file
 from skelemix.data.preprocess import preprocess
 from skelemix.evaluation.classifier import Classifier, load_classifier, save_classifier
 from skelemix.evaluation.features import load_pretrained, random_init
 from skelemix.inference import embed, predict
 from skelemix.layouts import get_layout
-from skelemix.training import pretrain
 
-from conftest import NW_UCLA
+from conftest import NW_UCLA, pretrain_tiny
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install \"skelemix[onnx]\")")
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install \"skelemix[onnx]\")")
@@ -61,13 +60,7 @@ def test_an_exported_classifier_gives_pytorchs_probabilities(stream, tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("onnx")
-    data = prepare_synthetic(root / "data", performers=4, repetitions=2, frames=16).path
-    config = load_config(["synthetic", "skeletonclr"], [f"data.path={data}", "encoder.hidden_channels=8",
-                                                        "method.queue_size=32", "train.batch_size=16",
-                                                        "train.epochs=1", "train.precision=32", "train.knn_every=0",
-                                                        "data.stream=bone"])
-    return pretrain(config, root / "run", progress=False), data
+    return pretrain_tiny(tmp_path_factory.mktemp("onnx"), "skeletonclr", "data.stream=bone")
 
 
 def test_an_exported_encoder_gives_the_features_embed_gives(tiny_run, tmp_path):

@@ -1,7 +1,6 @@
 """Run directories belong to one process, failed checks leave nothing written, evaluations read the data the run
 recorded, and an internal fault is one line with a log: through the installed executable where processes matter."""
 
-import json
 import os
 import shutil
 import subprocess

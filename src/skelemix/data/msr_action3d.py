@@ -22,8 +22,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
 from ..layouts import get_layout
 from .format import DatasetError, PrepareReport, RawSample, Sample, input_files, read_number_table, write_prepared
 from .preprocess import Preprocessing
