@@ -201,3 +201,4 @@ def test_pretraining_on_two_datasets_records_both_and_the_fitted_schedule(tmp_pa
 
     summary = yaml.safe_load((run / "pretrain_summary.yaml").read_text())
     assert [(d["dataset"], d["clips"]) for d in summary["pretrained_on"]] == [("a", 20), ("b", 20)]
+    assert (summary["stream"], summary["epochs"], summary["dataset"]) == ("joint", 1, "a")

@@ -194,8 +194,8 @@ def measure_steps(step, model: torch.nn.Module, batch_size: int, steps: int, war
 
 
 def benchmark_inference(config_names: tuple[str, ...] = ("demo", "skelemixclr"), layout: str = "ntu25",
-                        num_classes: int = 12, frames: int = 64, persons: int = 2, batch_sizes: tuple[int, ...] = (1, 32),
-                        repeats: int = 30) -> dict:
+                        num_classes: int = 12, frames: int = 64, persons: int = 2,
+                        batch_sizes: tuple[int, ...] = (1, 32), repeats: int = 30) -> dict:
     """Clips/s and latency per call (median, p95) of a classifier (encoder, head, softmax) of the configured network,
     randomly initialised (timing does not depend on the weights): PyTorch float32, PyTorch bf16 where the hardware
     runs it fast, and onnxruntime (if installed) on the same model exported; each at every batch size."""

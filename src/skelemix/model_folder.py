@@ -115,6 +115,8 @@ def model_card(card: dict, run_dir: Path) -> str:
             continue
     evaluations = "\n".join(["| evaluation | data | weights | top-1 | top-5 | command |", "|---|---|---|---|---|---|",
                              *rows]) if rows else "No evaluation was saved with this run."
+    use = ("predict THIS_FOLDER clips/" if card["kind"] == "classifier"
+           else "evaluate linear THIS_FOLDER --data prepared/mine")
     what = ("an action classifier (encoder, linear head, softmax) over " + ", ".join(card["class_names"])
             if card["kind"] == "classifier" else "a skeleton sequence encoder: 256-d backbone features for kNN, "
                                                  "linear probes, finetuning and retrieval")
@@ -142,7 +144,7 @@ This is {what}, pretrained without labels by {config['method']['name']}
 
 ```bash
 skelemix embed THIS_FOLDER clips/ --out features.npy
-skelemix {'predict THIS_FOLDER clips/' if card['kind'] == 'classifier' else 'evaluate linear THIS_FOLDER --data prepared/mine'}
+skelemix {use}
 ```
 
 ## Limits

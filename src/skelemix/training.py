@@ -239,8 +239,8 @@ FIXED_ON_RESUME = ("encoder.hidden_channels", "encoder.out_channels", "encoder.t
 
 def check_resumable(config: Config, run_dir: Path, state: dict, prepared: PreparedDataset) -> None:
     """Fail, naming the key, when ``config`` (the run's config.yaml with overrides) changes what the checkpoint
-    ``state``'s tensors and the run's method (its config) fix, asks for fewer epochs than it has done, or the dataset has another
-    layout than the checkpoint's."""
+    ``state``'s tensors and the run's method (its config) fix, asks for fewer epochs than it has done, or the dataset
+    has another layout than the checkpoint's."""
     trained = state["hyper_parameters"]
     saved = config_from_dict(trained["config"], where=f"{run_dir}'s checkpoint")
     for key in FIXED_ON_RESUME:
@@ -367,9 +367,10 @@ def _fit(config: Config, run_dir: Path, model: L.LightningModule, datasets: list
     if trainer.is_global_zero:
         (run_dir / "pretrain_summary.yaml").write_text(yaml.safe_dump({
             "method": config.method.name, "mixes": config.method.mix.repeats, "dataset": prepared.name,
-            "benchmark": config.data.benchmark,
+            "benchmark": config.data.benchmark, "stream": config.data.stream, "epochs": train.epochs,
+            # clips: what each dataset contributed to pretraining
             "pretrained_on": [{"dataset": d.name, "path": str(d.path.resolve()), "clips": n}
-                              for d, n in zip(datasets, clips.counts)],  # clips: what each dataset contributed "stream": config.data.stream, "epochs": train.epochs,
+                              for d, n in zip(datasets, clips.counts)],
             "devices": trainer.world_size, "precision": precision, "seconds": round(time.time() - started, 1),
             "torch": str(torch.__version__), "commit": commit,
         }, sort_keys=False))

@@ -1,12 +1,12 @@
 """The ``skelemix`` command line (Typer): a thin layer over the Python API, one module per group of commands.
 
 ``prepare`` (datasets in, and ``export`` / ``import``), ``run`` (config, pretrain, demo, benchmark) and ``evaluate``
-(protocols, reports, figures, embed, predict). Options that several commands share are declared once, in
-``options``. Every error a user can cause ends in one line on stderr and exit code 1 (ValueError, OSError and
-FloatingPointError of the library: ConfigError, DatasetError and CheckpointError are ValueErrors); a usage error
-is click's message and exit code 2; an interrupt exits with 130; anything else (a fault of skelemix, not of the
-input) prints one line with the path of a log that holds the traceback, and exits 1. The executable (``command``) first starts itself
-again on mimalloc where that is installed (``skelemix.allocator``); ``main`` runs in the calling process.
+(protocols, reports, figures, embed, predict). Options that several commands share are declared once, in ``options``.
+Every error a user can cause ends in one line on stderr and exit code 1 (ValueError, OSError and FloatingPointError of
+the library: ConfigError, DatasetError and CheckpointError are ValueErrors); a usage error is click's message and exit
+code 2; an interrupt exits with 130; anything else (a fault of skelemix, not of the input) prints one line with the
+path of a log that holds the traceback, and exits 1. The executable (``command``) first starts itself again on
+mimalloc where that is installed (``skelemix.allocator``); ``main`` runs in the calling process.
 """
 
 from __future__ import annotations
