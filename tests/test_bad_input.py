@@ -306,7 +306,12 @@ def test_catalogue_entry(message, world, capsys):
 SHELL_ROWS = ["unknown key 'train.epohcs'", "no such prepared dataset directory", "no such checkpoint",
               "not a skelemix classifier", "missing: encoder_q.data_bn.weight", "not OpenPose output",
               "not a list of 33 [x, y, z] landmarks", "20 keypoints match no layout", "the camera tracked no joint",
-              "expected clip,action[,split]", "Missing argument", "output directory exists and is not empty"]
+              "expected clip,action[,split]", "Missing argument", "output directory exists and is not empty",
+              # run directories: every row that resumes, reuses or replaces one
+              "already holds a pretraining run", "encoder.hidden_channels=32 differs from the run's 8",
+              "method.name=skeletonclr differs from the run's skelemixclr", "has layout kinect_v1, the run's encoder ntu25",
+              "no readable checkpoint to resume from", "not a skelemix run directory (no config.yaml)",
+              "--resume continues a run with its own config.yaml"]
 
 
 def test_the_catalogue_through_the_installed_executable(world):
