@@ -202,3 +202,11 @@ def test_pretraining_on_two_datasets_records_both_and_the_fitted_schedule(tmp_pa
     summary = yaml.safe_load((run / "pretrain_summary.yaml").read_text())
     assert [(d["dataset"], d["clips"]) for d in summary["pretrained_on"]] == [("a", 20), ("b", 20)]
     assert (summary["stream"], summary["epochs"], summary["dataset"]) == ("joint", 1, "a")
+    # transfer: pretrained on a and b, evaluated on a third dataset c of a's layout
+    np.savez(tmp_path / "c.npz", data=np.random.default_rng(1).normal(size=(24, 1, 16, 20, 3)).astype(np.float32),
+             labels=np.arange(24) % 3, subjects=np.arange(24) % 2 + 1)
+    c = prepare_numpy(tmp_path / "c.npz", tmp_path / "pc", "kinect_v1", [1], preprocessing=raw).path
+    from skelemix.evaluation.protocols import evaluate
+
+    result = evaluate("knn", run, data_path=str(c))
+    assert (result["dataset"], result["train_samples"], result["test_samples"]) == ("c", 12, 12)
