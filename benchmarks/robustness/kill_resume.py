@@ -4,8 +4,8 @@
 
 Both runs use the tiny deterministic setting below on a small synthetic dataset, through the installed ``skelemix``
 executable. After each kill the next process continues with ``--resume`` from the newest complete checkpoint (a
-kill before the first one starts the run again); each process is killed after a random time between 0.5 s and a
-fifth of the uninterrupted run's, so kills land in starts, epochs and checkpoint writes alike and the run still
+kill before the first one starts the run again); each process is killed after a random time between 0.5 s and an
+eighth of the uninterrupted run's, so kills land in starts, epochs and checkpoint writes alike and the run still
 advances between them. The run is complete when ``pretrain_summary.yaml`` exists; then
 every tensor of its final checkpoint (weights, BatchNorm statistics, queue and pointer, optimizer state) must equal
 the uninterrupted run's. Prints one line per kill and the verdict; exits 1 on a difference.
@@ -71,7 +71,7 @@ def main() -> int:
                                    stderr=subprocess.PIPE, text=True)
         if kills < args.kills:
             try:
-                process.wait(timeout=rng.uniform(0.5, duration / 5))
+                process.wait(timeout=rng.uniform(0.5, duration / 8))
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
