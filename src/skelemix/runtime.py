@@ -92,7 +92,9 @@ def autocast(device_type: str, lightning_precision: str) -> torch.autocast:
 
 def quiet_lightning() -> None:
     """Silence what a user cannot act on: Lightning's start-up info lines (accelerator availability, the litlogger
-    tip) and torch's pytree deprecation warning raised inside Lightning. Warnings that ask for an action stay."""
+    tip), torch's pytree deprecation warning raised inside Lightning, and Lightning's note that a resumed run's
+    checkpoint directory is not empty (it is, by design). Warnings that ask for an action stay."""
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=Warning)
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty", category=Warning)
