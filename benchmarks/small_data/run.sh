@@ -14,7 +14,8 @@
 # Environment: OUT (runs and data, default runs/small_data), SEEDS (default "0 1 2"; empty: only prepare), METHODS (default
 # "skeletonclr skelemixclr"), TARGETS (default "msr-action3d utkinect nw-ucla-xsub nw-ucla-xview"), DATA (default
 # "public own"), THREADS (torch threads per process; with 2 cores, two copies of this script side by side at 1
-# thread each, on different TARGETS, finish sooner than one at 2). A finished run is skipped, a stopped one resumed.
+# thread each, on different TARGETS, finish sooner than one at 2). A run with a row in the CSV is skipped, a stopped
+# one resumed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${1:-../shared/data}
@@ -54,6 +55,9 @@ for data in $DATA; do  # all seeds of one pretraining pool before the next; seed
       paths="[$OUT/data/$dataset$([ "$data" = public ] && echo "$others")]"
       for method in $METHODS; do
         run=$OUT/$target/$data-$method/seed-$seed
+        if grep -q "^$target,$method,$data,$seed," "$CSV" 2>/dev/null; then
+          continue  # recorded already (on this machine or another): the CSV is what is kept
+        fi
         if [ ! -f "$run/pretrain_summary.yaml" ]; then
           if compgen -G "$run/checkpoints/*.ckpt" > /dev/null; then
             skelemix pretrain --resume "$run" --no-progress
