@@ -52,7 +52,7 @@ for data in $DATA; do  # all seeds of one pretraining pool before the next; seed
         *) dataset=$target; benchmark=xsub ;;
       esac
       others=$(for d in nw-ucla msr-action3d utkinect; do [ "$d" = "$dataset" ] || printf ',%s' "$OUT/data/$d"; done)
-      paths="[$OUT/data/$dataset$([ "$data" = public ] && echo "$others")]"
+      paths="[$OUT/data/$dataset$(if [ "$data" = public ]; then echo "$others"; fi)]"
       for method in $METHODS; do
         run=$OUT/$target/$data-$method/seed-$seed
         if grep -q "^$target,$method,$data,$seed," "$CSV" 2>/dev/null; then
