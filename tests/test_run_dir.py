@@ -165,3 +165,15 @@ def test_an_internal_fault_is_one_line_with_the_traceback_in_a_log(tmp_path, cap
     text = log.read_text()
     assert "Traceback" in text and "a fault inside skelemix" in text and text.startswith("skelemix config demo")
     log.unlink()
+
+
+def test_the_mix_figure_of_an_unlabelled_dataset_mixes_its_first_two_clips(tmp_path, capsys):
+    import numpy as np
+
+    np.savez(tmp_path / "clips.npz", data=np.random.default_rng(0).normal(size=(3, 32, 25, 3)), labels=np.zeros(3))
+    assert in_process(["prepare", "numpy", str(tmp_path / "clips.npz"), str(tmp_path / "p"), "--no-progress"],
+                      tmp_path, capsys)[0] == 0
+    code, err = in_process(["visualize", "mix", str(tmp_path / "p"), "--out", str(tmp_path / "mix.png")], tmp_path,
+                           capsys)
+    assert code == 0, err
+    assert (tmp_path / "mix.png").read_bytes()[:4] == b"\x89PNG"
