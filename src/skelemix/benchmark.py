@@ -355,14 +355,14 @@ def _ntu_like_files(count: int, seed: int = 0) -> list[bytes]:
     """``count`` distinct NTU-format texts of synthetic motions."""
     from .data.ntu import write_skeleton_file
     from .data.preprocess import resize_frames
-    from .data.synthetic import ACTIONS, _performer, synthesize
+    from .data.synthetic import ACTIONS, draw_performer, synthesize
 
     rng = np.random.default_rng(seed)
     texts = []
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "sample.skeleton"
         for i in range(count):
-            performer = _performer(rng, i + 1)
+            performer = draw_performer(rng, i + 1)
             bodies, _ = synthesize(i % len(ACTIONS), performer, rng)
             bodies = resize_frames(bodies[0], int(rng.integers(70, 151)))[None]
             if i % 5 == 4:

@@ -129,7 +129,9 @@ def _motion(action: str, phase: np.ndarray, progress: np.ndarray, side: str) -> 
     raise ValueError(f"unknown synthetic action {action!r}")
 
 
-def _performer(rng: np.random.Generator, performer: int) -> dict:
+def draw_performer(rng: np.random.Generator, performer: int) -> dict:
+    """One performer's body: a size, limb proportions and rest pose drawn from ``rng`` (the generator's own use, and
+    the preparation benchmark's varied NTU-like files)."""
     scale = rng.uniform(1.5, 1.95) / 1.75
     limb = {"arm": rng.uniform(0.88, 1.12), "leg": rng.uniform(0.9, 1.1)}
     offsets = np.zeros((NTU25.num_joints, 3))
@@ -183,7 +185,7 @@ def prepare_synthetic(out_dir: str | Path, performers: int = 16, repetitions: in
     if performers < 2 or repetitions < 1 or frames < 4:
         raise ValueError("need at least 2 performers, 1 repetition and 4 frames")
     rng = np.random.default_rng(seed)
-    people = [_performer(rng, p + 1) for p in range(performers)]
+    people = [draw_performer(rng, p + 1) for p in range(performers)]
     samples, sequences = [], []
     for person in people:
         for action in range(len(ACTIONS)):
