@@ -18,24 +18,118 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader
 
 from ..checkpoints import checkpoint_path, run_directory
-from ..config import evaluation_config
+from ..config import Config, evaluation_config
 from ..data.format import DATASETS_FILE, PreparedDataset, check_same_dataset
 from ..data.loading import SplitDataset, split_loader
+from ..methods import SkeletonCLR
 from ..runtime import quiet_lightning, resolve_precision
 from .classifier import Classifier, save_classifier
 from .features import extract_features, load_pretrained, map_batches, random_init
-from .finetune import balanced_subset, finetune
+from .finetune import balanced_subset, finetune as finetune_encoder
 from .knn import knn_scores
 from .results import top_k_accuracy
 from .linear import linear_probe
 
-PROTOCOLS = ("knn", "linear", "finetune", "semi")
+@dataclass
+class Setting:
+    """What every protocol works on: the encoder, the resolved config, the dataset and its benchmark, where and in
+    which precision to run, and the fraction of labels (semi)."""
+
+    model: SkeletonCLR
+    config: Config
+    prepared: PreparedDataset
+    benchmark: str
+    accelerator: str
+    precision: str
+    fraction: float | None
+    progress: bool
+
+    def loader(self, part: str) -> DataLoader:
+        return split_loader(self.prepared, self.benchmark, part, self.config.eval.batch_size)
+
+    def features(self, part: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clean backbone features (N, D) and labels (N,) of a split's part."""
+        return extract_features(self.model, self.loader(part), self.accelerator, self.precision)
+
+
+@dataclass
+class Outcome:
+    """What a protocol gives: test-set scores (N_test, classes) and labels (N_test,), its settings for the record,
+    the classifier it trained (predict reads it) and more entries for the result."""
+
+    scores: torch.Tensor
+    labels: torch.Tensor
+    settings: dict
+    classifier: Classifier | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def knn(setting: Setting) -> Outcome:
+    """Weighted kNN between test and training features; scores are vote shares."""
+    train_x, train_y = setting.features("train")
+    test_x, test_y = setting.features("test")
+    knn_settings = setting.config.eval.knn
+    scores = knn_scores(train_x, train_y, test_x, setting.prepared.num_classes, knn_settings.k,
+                        knn_settings.temperature)
+    settings = {"k": min(knn_settings.k, len(train_y)), "temperature": knn_settings.temperature,
+                "features": "backbone, no augmentation"}
+    if knn_settings.k > len(train_y):
+        settings["note"] = f"k={knn_settings.k} capped at the {len(train_y)} training samples"
+        print(f"skelemix: note: {settings['note']}", file=sys.stderr)
+    return Outcome(scores / scores.sum(dim=1, keepdim=True), test_y, settings)  # shares: comparable across runs
+
+
+def linear(setting: Setting) -> Outcome:
+    """A linear classifier on frozen, standardised features; the final epoch's."""
+    train_x, train_y = setting.features("train")
+    test_x, test_y = setting.features("test")
+    probe = setting.config.eval.linear
+    scores, head, mean, std = linear_probe(train_x, train_y, test_x, setting.prepared.num_classes,
+                                           **dataclasses.asdict(probe), seed=setting.config.train.seed,
+                                           progress=setting.progress)
+    classifier = Classifier(setting.model.encoder, setting.model.layout, setting.config.data.stream,
+                            setting.prepared.num_classes)
+    classifier.head.load_state_dict(head.state_dict())
+    classifier.mean.copy_(mean), classifier.std.copy_(std)
+    return Outcome(scores, test_y, {**dataclasses.asdict(probe), "reported": "final epoch"}, classifier)
+
+
+def finetune(setting: Setting, train: list[int] | None = None, extra: dict | None = None) -> Outcome:
+    """The encoder and a linear head trained on the training split (or the ``train`` indices); the final epoch's."""
+    train = setting.prepared.split(setting.benchmark)["train"] if train is None else train
+    settings = dataclasses.asdict(setting.config.eval.finetune)
+    loader = DataLoader(SplitDataset(setting.prepared, train),
+                        batch_size=min(settings.pop("batch_size"), len(train)), shuffle=True)
+    classifier = finetune_encoder(setting.model.encoder, setting.model.layout, setting.config.data.stream, loader,
+                                  setting.prepared.num_classes, **settings, accelerator=setting.accelerator,
+                                  precision=setting.precision, seed=setting.config.train.seed,
+                                  progress=setting.progress)
+    scores, test_y = map_batches(lambda x: classifier(x).softmax(dim=1), setting.loader("test"), setting.accelerator,
+                                 setting.precision)
+    return Outcome(scores, test_y, {**dataclasses.asdict(setting.config.eval.finetune), "augmentation": "none",
+                                    "reported": "final epoch"}, classifier, extra or {})
+
+
+def semi(setting: Setting) -> Outcome:
+    """Finetuning on a class-balanced ``fraction`` of the training labels, drawn with eval.semi.seed."""
+    train = setting.prepared.split(setting.benchmark)["train"]
+    seed = setting.config.eval.semi.seed
+    chosen = [train[i] for i in balanced_subset(setting.prepared.labels[train], setting.fraction, seed)]
+    return finetune(setting, chosen, {"subset": {"fraction": setting.fraction, "seed": seed, "size": len(chosen),
+                                                 "indices": chosen}})
+
+
+PROTOCOLS: dict[str, Callable[[Setting], Outcome]] = {"knn": knn, "linear": linear, "finetune": finetune,
+                                                       "semi": semi}
 
 
 def result_name(protocol: str, fraction: float | None, random_weights: bool) -> str:
@@ -47,7 +141,8 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
              random_weights: bool = False, out_dir: str | Path | None = None, overrides: list[str] = (),
              config_files: list[str] = (), fraction: float | None = None, stream: str | None = None,
              force_stream: bool = False, progress: bool = False) -> dict:
-    """Run ``protocol`` for the encoder of ``source`` (a checkpoint or run directory) and save the result.
+    """Run ``protocol`` for the encoder of ``source`` (a checkpoint, run directory or model folder) and save the
+    result.
 
     ``random_weights``: the same architecture and stream freshly initialised (seeded) instead of pretrained.
     ``config_files`` and ``overrides`` (``eval.key=value``) change the checkpoint's evaluation settings only.
@@ -60,6 +155,16 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
     if protocol != "semi" and fraction is not None:
         raise ValueError(f"{protocol} takes no --fraction; semi does")
     ckpt = checkpoint_path(source)
+    setting = _setting(ckpt, data_path, benchmark, random_weights, overrides, config_files, fraction, stream,
+                       force_stream, progress)
+    outcome = PROTOCOLS[protocol](setting)
+    return _save(protocol, outcome, setting, ckpt, result_name(protocol, fraction, random_weights), random_weights,
+                 Path(out_dir) if out_dir else run_directory(ckpt) / "evaluation")
+
+
+def _setting(ckpt: Path, data_path, benchmark, random_weights, overrides, config_files, fraction, stream,
+             force_stream, progress) -> Setting:
+    """Load the encoder (or its untrained twin) with its evaluation config, and the dataset it is evaluated on."""
     model = load_pretrained(ckpt)
     trained = model.config
     if stream and stream != trained.data.stream:
@@ -79,66 +184,39 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
         raise ValueError(f"{prepared.path}: layout {prepared.layout.name} does not match the encoder's "
                          f"{model.layout.name}")
     benchmark = benchmark or config.data.benchmark
-    ev, accelerator = config.eval, config.train.accelerator
-    precision = resolve_precision(ev.precision, accelerator)
-    split = prepared.split(benchmark)
-    test_loader = split_loader(prepared, benchmark, "test", ev.batch_size)
-    extra: dict = {}
-    classifier = None
-    if protocol in ("knn", "linear"):
-        train_x, train_y = extract_features(model, split_loader(prepared, benchmark, "train", ev.batch_size),
-                                            accelerator, precision)
-        test_x, test_y = extract_features(model, test_loader, accelerator, precision)
-        if protocol == "knn":
-            scores = knn_scores(train_x, train_y, test_x, prepared.num_classes, ev.knn.k, ev.knn.temperature)
-            scores = scores / scores.sum(dim=1, keepdim=True)  # vote shares, comparable across runs for fusion
-            settings = {"k": min(ev.knn.k, len(train_y)), "temperature": ev.knn.temperature,
-                        "features": "backbone, no augmentation"}
-            if ev.knn.k > len(train_y):
-                settings["note"] = f"k={ev.knn.k} capped at the {len(train_y)} training samples"
-                print(f"skelemix: note: {settings['note']}", file=sys.stderr)
-        else:
-            scores, head, mean, std = linear_probe(train_x, train_y, test_x, prepared.num_classes,
-                                                   **dataclasses.asdict(ev.linear), seed=config.train.seed,
-                                                   progress=progress)
-            classifier = Classifier(model.encoder, model.layout, config.data.stream, prepared.num_classes)
-            classifier.head.load_state_dict(head.state_dict())
-            classifier.mean.copy_(mean), classifier.std.copy_(std)
-            settings = {**dataclasses.asdict(ev.linear), "reported": "final epoch"}
-    else:
-        train = split["train"]
-        if protocol == "semi":
-            chosen = balanced_subset(prepared.labels[train], fraction, ev.semi.seed)
-            train = [train[i] for i in chosen]
-            extra["subset"] = {"fraction": fraction, "seed": ev.semi.seed, "size": len(train), "indices": train}
-        settings = dataclasses.asdict(ev.finetune)
-        loader = DataLoader(SplitDataset(prepared, train), batch_size=min(settings.pop("batch_size"), len(train)),
-                            shuffle=True)
-        classifier = finetune(model.encoder, model.layout, config.data.stream, loader, prepared.num_classes,
-                              **settings, accelerator=accelerator, precision=precision, seed=config.train.seed,
-                              progress=progress)
-        scores, test_y = map_batches(lambda x: classifier(x).softmax(dim=1), test_loader, accelerator, precision)
-        settings = {**dataclasses.asdict(ev.finetune), "augmentation": "none", "reported": "final epoch"}
-    ranking = scores.argsort(dim=1, descending=True)
-    name = result_name(protocol, fraction, random_weights)
-    out_dir = Path(out_dir) if out_dir else run_directory(ckpt) / "evaluation"
+    if not prepared.split(benchmark)["test"]:  # said before any training
+        raise ValueError(f"{prepared.path}: benchmark {benchmark!r} has no test samples")
+    accelerator = config.train.accelerator
+    return Setting(model, config, prepared, benchmark, accelerator, resolve_precision(config.eval.precision,
+                                                                                         accelerator),
+                   fraction, progress)
+
+
+def _save(protocol: str, outcome: Outcome, setting: Setting, ckpt: Path, name: str, random_weights: bool,
+          out_dir: Path) -> dict:
+    """Write ``<name>.json``, ``<name>-scores.npy`` and the classifier, if any, to ``out_dir``; return the result."""
+    prepared, config = setting.prepared, setting.config
+    split = prepared.split(setting.benchmark)
+    ranking = outcome.scores.argsort(dim=1, descending=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    np.save(out_dir / f"{name}-scores.npy", scores.numpy().astype(np.float32))
-    if classifier is not None:
-        save_classifier(out_dir / f"{name}-classifier.pt", classifier.cpu(), protocol, config, prepared.class_names,
-                        prepared.info.get("preprocessing", {}))
+    np.save(out_dir / f"{name}-scores.npy", outcome.scores.numpy().astype(np.float32))
+    extra = dict(outcome.extra)
+    if outcome.classifier is not None:
+        save_classifier(out_dir / f"{name}-classifier.pt", outcome.classifier.cpu(), protocol, config,
+                        prepared.class_names, prepared.info.get("preprocessing", {}))
         extra["classifier_file"] = f"{name}-classifier.pt"
     result = {
         "protocol": protocol, "name": name, "checkpoint": str(ckpt),
         "weights": ("from scratch" if protocol in ("finetune", "semi") else "random init") if random_weights
         else "pretrained",
         "method": config.method.name, "mixes": config.method.mix.repeats, "stream": config.data.stream,
-        "dataset": prepared.name, "benchmark": benchmark, "epochs": config.train.epochs,
-        "train_samples": len(split["train"]), "test_samples": len(test_y),
-        "top1": round(top_k_accuracy(ranking, test_y, 1), 2), "top5": round(top_k_accuracy(ranking, test_y, 5), 2),
-        "settings": settings, "precision": precision, "scores_file": f"{name}-scores.npy", **extra,
+        "dataset": prepared.name, "benchmark": setting.benchmark, "epochs": config.train.epochs,
+        "train_samples": len(split["train"]), "test_samples": len(outcome.labels),
+        "top1": round(top_k_accuracy(ranking, outcome.labels, 1), 2),
+        "top5": round(top_k_accuracy(ranking, outcome.labels, 5), 2),
+        "settings": outcome.settings, "precision": setting.precision, "scores_file": f"{name}-scores.npy", **extra,
         "test_names": [prepared.samples[i].name for i in split["test"]],
-        "test_labels": test_y.tolist(),
+        "test_labels": outcome.labels.tolist(),
     }
     (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
     result["path"] = str(out_dir / f"{name}.json")
