@@ -74,8 +74,8 @@ class EncoderConfig:
     graph: str = "stgcn"  # stgcn: ST-GCN's 1 / (degree + 1) partitions | reference: the authors' code's graph
     init: str = "pytorch"  # pytorch defaults | reference: N(0, 0.02) weights, BatchNorm N(1, 0.02), zero biases
     kernels: str = "fast"  # fast: skelemix.ops on CPUs | reference: standard modules only (same function, same file)
-    # fast kernels, CPU training: recompute two activations per block in backward instead of keeping them
-    # (batch 128: 0.5-1 GB less peak memory, 2.5-10% slower; the demo's small batches: 12% slower, 0.03 GB saved)
+    # fast kernels, CPU training: recompute two activations per block in backward instead of keeping them, less
+    # peak memory for some speed (what each costs and saves: benchmarks/pretrain.md)
     recompute: bool = True
 
 
