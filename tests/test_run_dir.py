@@ -177,3 +177,12 @@ def test_the_mix_figure_of_an_unlabelled_dataset_mixes_its_first_two_clips(tmp_p
                            capsys)
     assert code == 0, err
     assert (tmp_path / "mix.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_check_reads_a_whole_dataset_and_says_what_it_found(data, capsys):
+    sys.argv = ["skelemix", "check", str(data), "--no-progress"]
+    with pytest.raises(SystemExit) as exit:
+        main()
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert "96 samples of 12 classes, layout ntu25, benchmarks xsub, xview: labels, splits and coordinates are valid" in out
