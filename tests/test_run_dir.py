@@ -85,7 +85,7 @@ def test_two_pretrainings_on_one_directory_one_trains_the_other_exits_at_once(da
     message = processes[loser].stderr.read()
     assert f"in use by another skelemix process (pid {processes[winner].pid})" in message
     assert len(message.strip().splitlines()) == 1 and "Traceback" not in message
-    assert ended[loser] < ended[winner] - 1.0  # it did not wait for the training
+    assert ended[loser] < ended[winner]  # it did not wait for the training to end
     assert run_files(alone) == expected  # the survivor's files, byte for byte, as a run made alone
 
 
