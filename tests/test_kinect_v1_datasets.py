@@ -210,3 +210,18 @@ def test_pretraining_on_two_datasets_records_both_and_the_fitted_schedule(tmp_pa
 
     result = evaluate("knn", run, data_path=str(c))
     assert (result["dataset"], result["train_samples"], result["test_samples"]) == ("c", 12, 12)
+
+
+def test_one_dataset_alone_gives_the_items_of_its_training_split(tmp_path):
+    """With a single dataset, pretraining draws exactly the clips, labels and indices it drew before several
+    datasets could be pooled, in the same order: the same batches, so earlier runs' numbers still hold."""
+    from skelemix.data.loading import SplitDataset
+
+    write_npz(tmp_path / "a.npz", 20, 1, 12)
+    prepared = PreparedDataset(prepare_numpy(tmp_path / "a.npz", tmp_path / "a", "kinect_v1", [1, 3],
+                                             preprocessing=Preprocessing(8, "none", False, 1)).path)
+    pooled, alone = PretrainingClips([prepared], "xsub"), SplitDataset(prepared, prepared.split("xsub")["train"])
+    assert len(pooled) == len(alone) == 6
+    for i in range(len(alone)):
+        (x, label, index), (y, label_alone, index_alone) = pooled[i], alone[i]
+        assert torch.equal(x, y) and (label, index) == (label_alone, index_alone)
