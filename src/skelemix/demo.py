@@ -26,7 +26,7 @@ def run_demo(out_dir: str | Path = "skelemix-demo", epochs: int | None = None, e
         prepare_synthetic(data_dir, frames=32)
     overrides = [f"data.path={data_dir}"] + ([f"train.epochs={epochs}"] if epochs is not None else [])
     config = load_config(["demo"], overrides)
-    prepared = PreparedDataset(data_dir)
+    prepared = PreparedDataset(data_dir, verify=False)  # its numbers are read, and checked, by pretrain
     split = prepared.split(config.data.benchmark)
     echo(f"pretraining SkeleMixCLR for {config.train.epochs} epochs on {len(split['train'])} sequences "
          f"({config.data.benchmark} train performers) ...")

@@ -110,7 +110,7 @@ def pretraining_preprocessing(model, source: str | Path | None = None) -> Prepro
     if source is not None and is_model_folder(source):
         return Preprocessing(**json.loads((Path(source) / CONFIG).read_text())["preprocessing"])
     try:
-        return Preprocessing(**PreparedDataset(model.config.data.target).info["preprocessing"])
+        return Preprocessing(**PreparedDataset(model.config.data.target, verify=False).info["preprocessing"])
     except (DatasetError, TypeError, KeyError):
         return Preprocessing(persons=2 if model.layout.name == "ntu25" else 1)
 
