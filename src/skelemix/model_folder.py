@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError, load_file
+from .checkpoints import CheckpointError, checkpoint_path, run_directory
+from .data.format import DATASETS_FILE
 from .files import with_default_permissions
 
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
@@ -54,7 +55,7 @@ def export_model(source: str | Path, folder: str | Path) -> dict:
     """Write the model of ``source`` (a run directory, pretraining checkpoint or classifier file) as a model folder;
     returns its config.json. The folder must not exist or be empty; it appears complete or not at all."""
     from . import __version__
-    from .evaluation.classifier import FORMAT, load_classifier
+    from .evaluation.classifier import is_classifier, load_classifier
     from .evaluation.features import load_pretrained
     from .inference import pretraining_preprocessing
 
@@ -62,10 +63,9 @@ def export_model(source: str | Path, folder: str | Path) -> dict:
     source, folder = Path(source), Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise FileExistsError(f"{folder}: exists and is not empty")
-    state = load_file(source, "file") if source.is_file() else None
-    if isinstance(state, dict) and state.get("format") == FORMAT:
+    if is_classifier(source):
         classifier, info = load_classifier(source)
-        run_dir = source.parent.parent
+        run_dir = source if source.is_dir() else source.parent.parent  # RUN/evaluation/<protocol>-classifier.pt
         config = info["config"]
         tensors = classifier.state_dict()
         card = {"kind": "classifier", "layout": info["layout"], "stream": classifier.stream,
@@ -73,12 +73,12 @@ def export_model(source: str | Path, folder: str | Path) -> dict:
                 "classifier": info["kind"]}
     else:
         model = load_pretrained(source)
-        run_dir = source if source.is_dir() else source.parent.parent
+        run_dir = run_directory(checkpoint_path(source))
         config = model.config.to_dict()
         tensors = {k: v for k, v in model.state_dict().items() if k.startswith(PREFIXES["encoder"])}
         card = {"kind": "encoder", "layout": model.layout.name, "stream": model.config.data.stream,
-                "preprocessing": pretraining_preprocessing(model).to_dict(), "class_names": None}
-    datasets = run_dir / "datasets.json"
+                "preprocessing": pretraining_preprocessing(model, source).to_dict(), "class_names": None}
+    datasets = run_dir / DATASETS_FILE
     card.update({"method": config["method"]["name"], "mixes": config["method"]["mix"]["repeats"],
                  "pretrained_on": json.loads(datasets.read_text()) if datasets.is_file() else [],
                  "config": config, "skelemix_version": __version__, "format": "skelemix-model", "format_version": 1})

@@ -66,14 +66,11 @@ def export_onnx(source: str | Path, out: str | Path) -> dict:
     """Write ``source`` (a run directory, pretraining checkpoint or classifier file) as an ONNX model at ``out``,
     checked by the onnx checker; returns the metadata it records."""
     from . import __version__
-    from .evaluation.classifier import FORMAT, load_classifier
+    from .evaluation.classifier import is_classifier, load_classifier
     from .evaluation.features import load_pretrained
 
-    from .model_folder import CONFIG, is_model_folder
-
     source = Path(source)
-    folder_kind = json.loads((source / CONFIG).read_text()).get("kind") if is_model_folder(source) else None
-    if folder_kind == "classifier" or source.is_file() and _is_classifier(source, FORMAT):
+    if is_classifier(source):
         classifier, state = load_classifier(source)
         module, kind, frames = Probabilities(classifier), "classifier", state["preprocessing"].get("frames", 64)
         info = {"layout": state["layout"], "stream": classifier.stream, "class_names": state["class_names"],
@@ -108,16 +105,6 @@ def write_onnx(module: nn.Module, example: torch.Tensor, out: Path, metadata: di
         graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(metadata))
         onnx.checker.check_model(graph, full_check=True)
         onnx.save(graph, str(temporary))
-
-
-def _is_classifier(path: Path, form: str) -> bool:
-    from .checkpoints import load_file
-
-    try:
-        state = load_file(path, "file")
-    except CheckpointError:
-        return False
-    return isinstance(state, dict) and state.get("format") == form
 
 
 class OnnxModel:

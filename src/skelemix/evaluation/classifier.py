@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -52,6 +53,24 @@ def save_classifier(path: Path, classifier: Classifier, kind: str, config: Confi
     with atomic_file(path) as temporary:
         torch.save(state, temporary)
     return path
+
+
+def is_classifier(path: str | Path) -> bool:
+    """Whether ``path`` holds a classifier (a classifier file of an evaluation, or a classifier model folder) rather
+    than a pretrained encoder."""
+    from ..model_folder import CONFIG, is_model_folder
+
+    path = Path(path)
+    if path.is_dir():
+        try:
+            return is_model_folder(path) and json.loads((path / CONFIG).read_text()).get("kind") == "classifier"
+        except (OSError, ValueError):
+            return False  # reading it as a model folder says what is wrong
+    try:
+        state = load_file(path, "file")
+    except CheckpointError:
+        return False
+    return isinstance(state, dict) and state.get("format") == FORMAT
 
 
 def load_classifier(path: str | Path) -> tuple[Classifier, dict]:
