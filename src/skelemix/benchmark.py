@@ -201,24 +201,24 @@ def benchmark_inference(config_names: tuple[str, ...] = ("demo", "skelemixclr"),
     runs it fast, and onnxruntime (if installed) on the same model exported; each at every batch size."""
     from .evaluation.classifier import Classifier
     from .evaluation.features import random_init
+    from .onnx_model import OnnxModel, Probabilities, write_onnx
     from .runtime import bf16_is_fast
 
     config = load_config(list(config_names))
     skeleton = get_layout(layout)
     torch.manual_seed(0)
-    classifier = Classifier(random_init(config, layout).encoder, skeleton, config.data.stream, num_classes).eval()
-    engines = {"pytorch float32": lambda x: classifier(x).softmax(dim=1)}
+    probabilities = Probabilities(Classifier(random_init(config, layout).encoder, skeleton, config.data.stream,
+                                             num_classes)).eval()
+    engines = {"pytorch float32": probabilities}
     if bf16_is_fast("cpu"):
         def bf16(x):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                return classifier(x).softmax(dim=1)
+            with autocast("cpu", "bf16-mixed"):
+                return probabilities(x)
         engines["pytorch bf16"] = bf16
     try:
-        from .onnx_model import OnnxModel, Probabilities, write_onnx
-
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.onnx"
-            write_onnx(Probabilities(classifier), torch.zeros(1, 3, frames, skeleton.num_joints, persons), path,
+            write_onnx(probabilities, torch.zeros(1, 3, frames, skeleton.num_joints, persons), path,
                        {"kind": "classifier"})
             engines["onnxruntime"] = OnnxModel(path, threads=torch.get_num_threads())
     except ImportError:  # the [onnx] extra is not installed

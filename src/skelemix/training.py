@@ -165,7 +165,8 @@ def preprocessing_warnings(config: Config, datasets: list[PreparedDataset]) -> l
                             + " but this recipe was measured with "
                             + ", ".join(f"{key}={value}" for key, value in differ.items())
                             + f"; prepare it again with {flags} (docs/OWN_DATA.md)")
-    first = {key: datasets[0].info.get("preprocessing", {}).get(key) for key in ("centring", "rotate", "scale")}
+    first = {key: datasets[0].info.get("preprocessing", {}).get(key)
+             for key in (f.name for f in dataclasses.fields(config.data.preprocessing))}
     for prepared in datasets[1:]:
         other = {key: prepared.info.get("preprocessing", {}).get(key) for key in first}
         if other != first:

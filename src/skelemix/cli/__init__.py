@@ -29,9 +29,9 @@ for name, group in (("prepare", prepare.prepare_app), ("export", prepare.export_
                     ("evaluate", evaluate.evaluate_app), ("visualize", evaluate.visualize_app),
                     ("benchmark", run.benchmark_app)):
     app.add_typer(group, name=name)
-for name, function in (("import", prepare.import_checkpoint), ("check", prepare.check), ("config", run.config), ("pretrain", run.pretrain),
-                       ("demo", run.demo), ("report", evaluate.report), ("ensemble", evaluate.ensemble),
-                       ("embed", evaluate.embed), ("predict", evaluate.predict)):
+for name, function in (("import", prepare.import_checkpoint), ("check", prepare.check), ("config", run.config),
+                       ("pretrain", run.pretrain), ("demo", run.demo), ("report", evaluate.report),
+                       ("ensemble", evaluate.ensemble), ("embed", evaluate.embed), ("predict", evaluate.predict)):
     app.command(name)(function)
 
 

@@ -181,8 +181,8 @@ def mix(data: Annotated[Path, typer.Argument(help="A prepared dataset.")],
 Inputs = Annotated[list[Path], typer.Argument(help="Prepared dataset directories, raw .skeleton / NW-UCLA .json files, or "
                                                  "recordings: OpenPose folders, MediaPipe / keypoints .json, "
                                                  "MediaPipe / Kinect .csv.")]
-Window = Annotated[Optional[int], typer.Option(min=1, help="Cut each raw sequence into windows of this many frames, each a "
-                                                  "sample named <name>@<first frame> (long recordings).")]
+Window = Annotated[Optional[int], typer.Option(min=1, help="Cut each raw sequence into windows of this many frames, "
+                                                         "each a sample named <name>@<first frame> (long recordings).")]
 Stride = Annotated[Optional[int], typer.Option(min=1, help="Frames between window starts [default: the window].")]
 
 

@@ -73,7 +73,8 @@ def pretrain(
 
 
 def demo(out_dir: Annotated[Path, typer.Option(help="Where the data, run and results go.")] = Path("skelemix-demo"),
-         epochs: Annotated[Optional[int], typer.Option(min=1, help="Pretraining epochs [default: the demo config's].")] = None):
+         epochs: Annotated[Optional[int], typer.Option(min=1, help="Pretraining epochs [default: the demo config's].")
+                           ] = None):
     """Generate synthetic data, pretrain SkeleMixCLR briefly, compare kNN and linear with a random encoder."""
     tune_allocator()
     from ..demo import run_demo

@@ -10,7 +10,8 @@ _HOMES = {
     "write_prepared": "format", "Preprocessing": "preprocess",
     "prepare_ntu": "ntu", "prepare_pku_mmd": "pku_mmd", "prepare_pyskl": "pyskl", "export_pyskl": "pyskl",
     "prepare_crossclr": "arrays", "prepare_numpy": "arrays", "export_numpy": "arrays",
-    "prepare_nw_ucla": "nw_ucla", "prepare_msr_action3d": "msr_action3d", "prepare_utkinect": "utkinect", "prepare_synthetic": "synthetic", "STREAMS": "streams", "to_stream": "streams",
+    "prepare_nw_ucla": "nw_ucla", "prepare_msr_action3d": "msr_action3d", "prepare_utkinect": "utkinect",
+    "prepare_synthetic": "synthetic", "STREAMS": "streams", "to_stream": "streams",
 }
 __all__ = list(_HOMES)
 

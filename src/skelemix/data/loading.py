@@ -5,7 +5,8 @@ the training device, so loader workers carry no random state that could repeat a
 
 Example:
     >>> loader = split_loader(PreparedDataset("prepared/synthetic"), "xsub", "train", batch_size=64)  # doctest: +SKIP
-    >>> clips = PretrainingClips([PreparedDataset("prepared/msr"), PreparedDataset("prepared/nw-ucla")], "xsub")  # doctest: +SKIP
+    >>> pool = [PreparedDataset("prepared/msr"), PreparedDataset("prepared/nw-ucla")]    # doctest: +SKIP
+    >>> clips = PretrainingClips(pool, "xsub")                                            # doctest: +SKIP
     >>> clips.counts                                    # doctest: +SKIP
     [291, 1484]
 """
