@@ -1,3 +1,5 @@
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,19 @@ def pretrain_tiny(root: Path, method: str, *overrides: str) -> tuple[Path, Path]
         "train.epochs=1", "train.precision=32", "train.knn_every=0", "method.mix.min_frames=1",
         "method.mix.max_frames=2", *overrides])
     return pretrain(config, root / "run", progress=False), data
+
+
+def run_skelemix(args: list[str], cwd: Path, capsys=None) -> tuple[int, str]:
+    """``skelemix ARGS`` in this process, from ``cwd`` -> (exit code, stderr; empty without ``capsys``)."""
+    from skelemix.cli import main
+
+    previous = os.getcwd()
+    os.chdir(cwd)
+    sys.argv = ["skelemix", *args]
+    try:
+        main()
+    except SystemExit as exit:
+        code = exit.code
+    finally:
+        os.chdir(previous)
+    return code, capsys.readouterr().err if capsys else ""

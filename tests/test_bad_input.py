@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from skelemix.cli import main
 from skelemix.data import prepare_synthetic
+
+from conftest import run_skelemix as run
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "BAD_INPUT.md"
 TINY = ["encoder.hidden_channels=8", "method.queue_size=32", "method.mix.min_frames=1", "method.mix.max_frames=2",
@@ -124,22 +124,6 @@ def _resplit(prepared, change):
     splits = json.loads((prepared / "splits.json").read_text())
     splits["xsub"] = change(splits["xsub"])
     (prepared / "splits.json").write_text(json.dumps(splits))
-
-
-def run(args, cwd, capsys=None):
-    """skelemix ARGS in this process -> (exit code, stderr)."""
-    import os
-
-    previous = os.getcwd()
-    os.chdir(cwd)
-    sys.argv = ["skelemix", *args]
-    try:
-        main()
-    except SystemExit as exit:
-        code = exit.code
-    finally:
-        os.chdir(previous)
-    return code, capsys.readouterr().err if capsys else ""
 
 
 def pretrain(w, *overrides):

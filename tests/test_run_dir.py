@@ -15,6 +15,8 @@ import yaml
 from skelemix.cli import main
 from skelemix.data import prepare_synthetic
 
+from conftest import run_skelemix
+
 TINY = ["encoder.hidden_channels=8", "method.queue_size=32", "method.mix.min_frames=1", "method.mix.max_frames=2",
         "train.batch_size=8", "train.knn_every=0", "train.precision=32", "train.epochs=3", "train.deterministic=true"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -35,20 +37,6 @@ def executable():
 def pretrain_command(data, run_dir):
     return [executable(), "pretrain", "synthetic", "skelemixclr", f"data.path={data}", *TINY, "--run-dir",
             str(run_dir), "--no-progress"]
-
-
-def in_process(args, cwd, capsys):
-    previous = os.getcwd()
-    os.chdir(cwd)
-    sys.argv = ["skelemix", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    finally:
-        os.chdir(previous)
-    return code, capsys.readouterr().err
 
 
 def run_files(run_dir: Path) -> dict[str, bytes]:
@@ -115,18 +103,18 @@ def test_the_lock_is_released_when_its_holder_is_killed(data, tmp_path):
 
 def test_a_refused_resume_leaves_config_yaml_as_it_was(data, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert in_process(["pretrain", "synthetic", "skelemixclr", f"data.path={data}", *TINY, "train.epochs=1",
+    assert run_skelemix(["pretrain", "synthetic", "skelemixclr", f"data.path={data}", *TINY, "train.epochs=1",
                        "--run-dir", str(run_dir), "--no-progress"], tmp_path, capsys)[0] == 0
     before = (run_dir / "config.yaml").read_bytes()
-    code, err = in_process(["pretrain", "--resume", str(run_dir), "encoder.hidden_channels=32"], tmp_path, capsys)
+    code, err = run_skelemix(["pretrain", "--resume", str(run_dir), "encoder.hidden_channels=32"], tmp_path, capsys)
     assert code == 1 and "encoder.hidden_channels=32 differs from the run's 8" in err
     assert (run_dir / "config.yaml").read_bytes() == before
-    code, err = in_process(["pretrain", "--resume", str(run_dir), "train.epochs=2", "--no-progress"], tmp_path, capsys)
+    code, err = run_skelemix(["pretrain", "--resume", str(run_dir), "train.epochs=2", "--no-progress"], tmp_path, capsys)
     assert code == 0, err  # and the run still resumes
 
 
 def test_a_run_that_fails_its_checks_leaves_no_directory(data, tmp_path, capsys):
-    code, err = in_process(["pretrain", "synthetic", "skelemixclr", f"data.path={data}", *TINY,
+    code, err = run_skelemix(["pretrain", "synthetic", "skelemixclr", f"data.path={data}", *TINY,
                             "train.batch_size=4096", "--run-dir", str(tmp_path / "new"), "--no-progress"],
                            tmp_path, capsys)
     assert code == 1 and "fewer training samples" in err
@@ -135,7 +123,7 @@ def test_a_run_that_fails_its_checks_leaves_no_directory(data, tmp_path, capsys)
 
 def test_relative_paths_are_recorded_absolute_and_a_replaced_dataset_is_refused(data, tmp_path, capsys):
     shutil.copytree(data, tmp_path / "prepared" / "d")
-    code, _ = in_process(["pretrain", "synthetic", "skelemixclr", "data.path=prepared/d", *TINY, "train.epochs=1",
+    code, _ = run_skelemix(["pretrain", "synthetic", "skelemixclr", "data.path=prepared/d", *TINY, "train.epochs=1",
                           "--run-dir", "run", "--no-progress"], tmp_path, capsys)
     assert code == 0
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
@@ -143,11 +131,11 @@ def test_relative_paths_are_recorded_absolute_and_a_replaced_dataset_is_refused(
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(data, elsewhere / "prepared" / "d")  # another dataset under the same relative name
     (elsewhere / "prepared" / "d" / "samples.csv").write_text("garbage")
-    code, err = in_process(["evaluate", "knn", str(tmp_path / "run")], elsewhere, capsys)
+    code, err = run_skelemix(["evaluate", "knn", str(tmp_path / "run")], elsewhere, capsys)
     assert code == 0, err  # the run's own dataset, not the one the relative name finds here
     shutil.rmtree(tmp_path / "prepared" / "d")
     prepare_synthetic(tmp_path / "prepared" / "d", performers=4, repetitions=3, frames=16)  # replaced: more samples
-    code, err = in_process(["evaluate", "knn", str(tmp_path / "run")], tmp_path, capsys)
+    code, err = run_skelemix(["evaluate", "knn", str(tmp_path / "run")], tmp_path, capsys)
     assert code == 1 and "no longer the dataset the run was pretrained on (samples: 96 then, 144 now)" in err
 
 
@@ -158,7 +146,7 @@ def test_an_internal_fault_is_one_line_with_the_traceback_in_a_log(tmp_path, cap
         raise RuntimeError("a fault inside skelemix")
 
     monkeypatch.setattr(skelemix.config, "load_config", broken)
-    code, err = in_process(["config", "demo"], tmp_path, capsys)
+    code, err = run_skelemix(["config", "demo"], tmp_path, capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert err.startswith("skelemix: internal error: RuntimeError: a fault inside skelemix (traceback in ")
     log = Path(err.split("traceback in ")[1].split(";")[0])
@@ -171,9 +159,9 @@ def test_the_mix_figure_of_an_unlabelled_dataset_mixes_its_first_two_clips(tmp_p
     import numpy as np
 
     np.savez(tmp_path / "clips.npz", data=np.random.default_rng(0).normal(size=(3, 32, 25, 3)), labels=np.zeros(3))
-    assert in_process(["prepare", "numpy", str(tmp_path / "clips.npz"), str(tmp_path / "p"), "--no-progress"],
+    assert run_skelemix(["prepare", "numpy", str(tmp_path / "clips.npz"), str(tmp_path / "p"), "--no-progress"],
                       tmp_path, capsys)[0] == 0
-    code, err = in_process(["visualize", "mix", str(tmp_path / "p"), "--out", str(tmp_path / "mix.png")], tmp_path,
+    code, err = run_skelemix(["visualize", "mix", str(tmp_path / "p"), "--out", str(tmp_path / "mix.png")], tmp_path,
                            capsys)
     assert code == 0, err
     assert (tmp_path / "mix.png").read_bytes()[:4] == b"\x89PNG"
