@@ -66,6 +66,11 @@ def world(tmp_path_factory):
     run(["pretrain", "synthetic", "skelemixclr", f"data.path={root / 'alldata'}", "data.benchmark=all", *TINY,
          "--run-dir", str(root / "allrun"), "--no-progress"], root)
     run(["evaluate", "knn", str(root / "run")], root)
+    run(["evaluate", "linear", str(root / "run"), "--epochs", "1"], root)
+    kinect, landmarks = "1," + "0.1,0.2,2.5,2," * 25, json.dumps([[0.5, 0.5, 0.0]] * 33)
+    for name, lines in {"short": [kinect] * 3, "brokenline": [kinect, "{broken"], "mixed": [kinect, landmarks],
+                        "mediapipe": [landmarks] * 64}.items():
+        (root / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
     run(["evaluate", "knn", str(root / "run"), "--benchmark", "xview", "--out-dir", str(root / "xview-eval")], root)
     (root / "emptyrun").mkdir()
     shutil.copy(root / "run" / "config.yaml", root / "emptyrun")
@@ -80,6 +85,9 @@ def world(tmp_path_factory):
             frame = {"people": people} if people is not None else {"nose": {"x": 1, "y": 2}}
             (root / clip / f"{t:03d}.json").write_text(json.dumps(frame))
     (root / "labels.csv").write_text("nobody\n")
+    (root / "clips").mkdir()
+    for clip in ("a", "b"):
+        shutil.copytree(root / "twenty", root / "clips" / clip)
     (root / "movenet.json").write_text(json.dumps([{"nose": {"x": 1.0, "y": 2.0}}] * 3))
     (root / "mmpose20.json").write_text(json.dumps([{"frame_id": 0, "instances": [
         {"keypoints": [[1.0, 2.0]] * 20, "keypoint_scores": [0.9] * 20}]}]))
@@ -124,6 +132,11 @@ def _resplit(prepared, change):
     splits = json.loads((prepared / "splits.json").read_text())
     splits["xsub"] = change(splits["xsub"])
     (prepared / "splits.json").write_text(json.dumps(splits))
+
+
+def stream(w, lines):
+    return ["predict", str(w["root"] / "run" / "evaluation" / "linear-classifier.pt"), "--stream",
+            str(w["root"] / f"{lines}.jsonl")]
 
 
 def pretrain(w, *overrides):
@@ -254,6 +267,14 @@ CASES = {
                                                str(w["root"] / "out-k1"), "--no-progress"], 1),
     "line 2: 12 values, a Kinect v2 frame has 101": (lambda w: ["prepare", "kinect-csv", str(w["root"] / "cut.csv"),
                                                                 str(w["root"] / "out-k2"), "--no-progress"], 1),
+    # live recognition
+    "3 frames, fewer than the window of 64: no prediction": (lambda w: stream(w, "short"), 1),
+    "brokenline.jsonl: line 2: not valid JSON": (lambda w: stream(w, "brokenline"), 1),
+    "line 2: not in the format of the lines before it (kinect-csv)": (lambda w: stream(w, "mixed"), 1),
+    "line 64: no joint mapping from mediapipe33 to ntu25": (lambda w: stream(w, "mediapipe"), 1),
+    "give either INPUTS or --stream, not both": (lambda w: [*stream(w, "short"), str(w["data"])], 2),
+    "2 clips; name one of them": (lambda w: ["replay", str(w["root"] / "clips")], 1),
+    "Invalid value for '--fps'": (lambda w: ["replay", str(w["root"] / "short.jsonl"), "--fps", "-1"], 2),
     "notes.txt: not a clip skelemix can read": (lambda w: ["embed", str(w["root"] / "run"), str(w["root"] / "notes.txt"),
                                                            "--out", str(w["root"] / "f.npy")], 1),
     "windows apply to raw files": (lambda w: ["embed", str(w["root"] / "run"), str(w["data"]), "--window", "8",
@@ -291,11 +312,13 @@ SHELL_ROWS = ["unknown key 'train.epohcs'", "no such prepared dataset directory"
               "not a skelemix classifier", "missing: encoder_q.data_bn.weight", "not OpenPose output",
               "not a list of 33 [x, y, z] landmarks", "20 keypoints match no layout", "the camera tracked no joint",
               "expected clip,action[,split]", "Missing argument", "output directory exists and is not empty",
-              # run directories: every row that resumes, reuses or replaces one
-              "already holds a pretraining run", "encoder.hidden_channels=32 differs from the run's 8",
-              "method.name=skeletonclr differs from the run's skelemixclr", "has layout kinect_v1, the run's encoder ntu25",
-              "no readable checkpoint to resume from", "not a skelemix run directory (no config.yaml)",
-              "--resume continues a run with its own config.yaml"]
+              "brokenline.jsonl: line 2: not valid JSON", "Invalid value for '--fps'"]
+# run directories: every row that resumes, reuses or replaces one; these share one run directory, whose lock would
+# turn all but one of them into "in use by another skelemix process" if they ran side by side
+RUN_DIRECTORY_ROWS = ["already holds a pretraining run", "encoder.hidden_channels=32 differs from the run's 8",
+                      "method.name=skeletonclr differs from the run's skelemixclr",
+                      "has layout kinect_v1, the run's encoder ntu25", "no readable checkpoint to resume from",
+                      "not a skelemix run directory (no config.yaml)", "--resume continues a run with its own config.yaml"]
 
 
 def test_the_catalogue_through_the_installed_executable(world):
@@ -312,10 +335,11 @@ def test_the_catalogue_through_the_installed_executable(world):
         return message, expected_code, done.returncode, done.stderr
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for message, expected_code, code, stderr in pool.map(shell, SHELL_ROWS):
-            assert code == expected_code and message in stderr, (message, code, stderr)
-            if expected_code == 1:
-                assert stderr.startswith("skelemix: error: ") and len(stderr.strip().splitlines()) == 1, stderr
+        outcomes = list(pool.map(shell, SHELL_ROWS))
+    for message, expected_code, code, stderr in outcomes + [shell(message) for message in RUN_DIRECTORY_ROWS]:
+        assert code == expected_code and message in stderr, (message, code, stderr)
+        if expected_code == 1:
+            assert stderr.startswith("skelemix: error: ") and len(stderr.strip().splitlines()) == 1, stderr
 
 
 def test_the_catalogue_lists_exactly_what_is_tested():

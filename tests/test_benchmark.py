@@ -1,5 +1,6 @@
 """The benchmarks count the FLOPs the issue's arithmetic predicts and report consistent figures."""
 
+import numpy as np
 import pytest
 
 from skelemix.benchmark import benchmark_encoder, benchmark_pretrain
@@ -72,3 +73,15 @@ def test_inference_rows_per_engine_and_batch_and_consistent_rates(monkeypatch):
         assert row["clips_per_s"] == pytest.approx(1000 * row["batch"] / row["latency_ms_median"], rel=1e-9)
         assert row["latency_ms_p95"] >= row["latency_ms_median"] > 0
     assert describe(result).count("clips/s") == 4
+
+
+def test_the_stream_benchmark_classifies_a_window_per_hop_of_its_synthetic_recording():
+    from skelemix.benchmark import benchmark_stream, synthetic_kinect_lines
+    from skelemix.data.kinect_csv import parse_line
+
+    lines = synthetic_kinect_lines(seconds=2, fps=30)
+    timestamps = [parse_line(line, "synthetic")[0] for line in lines]
+    assert len(lines) == 60 and np.diff(timestamps) == pytest.approx(1e7 / 30, abs=1)  # 100 ns ticks at 30 fps
+    r = benchmark_stream(engine="pytorch")
+    assert (r["stream"]["frames"], r["stream"]["hops"]) == (900, (900 - 64) // 8 + 1)
+    assert 0 < r["stream"]["latency_ms_median"] <= r["stream"]["latency_ms_p95"] and r["stream"]["frames_per_s"] > 0

@@ -241,8 +241,66 @@ def benchmark_inference(config_names: tuple[str, ...] = ("demo", "skelemixclr"),
             "threads": torch.get_num_threads(), "cpu": cpu_model(), "repeats": repeats}
 
 
+def synthetic_kinect_lines(seconds: float = 30.0, fps: float = 30.0, seed: int = 0) -> list[str]:
+    """Kinect v2 CSV lines (timestamp, 25 x (x, y, z, tracked)) of synthetic actions performed one after another."""
+    from .data.synthetic import ACTIONS, draw_performer, synthesize
+
+    rng = np.random.default_rng(seed)
+    performer, sequences = draw_performer(rng, 0), []
+    while sum(len(s) for s in sequences) < seconds * fps:
+        sequences.append(synthesize(int(rng.integers(len(ACTIONS))), performer, rng)[0][0])  # (T, 25, 3)
+    frames = np.concatenate(sequences)[:int(seconds * fps)]
+    tracked = np.full(frames.shape[:2] + (1,), 2.0)
+    return [f"{round(t * 1e7 / fps)}," + ",".join(f"{v:.5f}" for v in np.concatenate([frame, tracked[t]], 1).ravel())
+            for t, frame in enumerate(frames)]
+
+
+def benchmark_stream(recording: Path | None = None, config_names: tuple[str, ...] = ("demo", "skelemixclr"),
+                     window: int = 64, hop: int = 8, engine: str = "onnxruntime") -> dict:
+    """Live recognition as fast as the machine goes: the lines of ``recording`` (default: 30 s of synthetic Kinect v2
+    frames) through ``stream.stream_predictions`` with a classifier of the configured network (random weights,
+    exported to ONNX for ``engine="onnxruntime"``). Frames per second sustained (every line parsed and tracked, a
+    window classified every ``hop`` frames) and the latency per hop (median, p95)."""
+    from .data.live import frame_lines
+    from .data.preprocess import Preprocessing
+    from .evaluation.classifier import Classifier, save_classifier
+    from .evaluation.features import random_init
+    from .stream import stream_predictions
+
+    if engine not in ("onnxruntime", "pytorch"):
+        raise ValueError(f"engine must be onnxruntime or pytorch, got {engine!r}")
+    config = load_config(list(config_names))
+    lines = list(frame_lines(recording)) if recording else synthetic_kinect_lines()
+    torch.manual_seed(0)
+    classifier = Classifier(random_init(config, "ntu25").encoder, get_layout("ntu25"), config.data.stream, 12)
+    with tempfile.TemporaryDirectory() as folder:
+        model = save_classifier(Path(folder) / "classifier.pt", classifier, "linear", config,
+                                [f"class {i}" for i in range(12)], Preprocessing(frames=64, persons=2).to_dict())
+        if engine == "onnxruntime":
+            from .onnx_model import export_onnx
+
+            export_onnx(model, Path(folder) / "classifier.onnx")
+            model = Path(folder) / "classifier.onnx"
+        list(stream_predictions(model, lines[:window], window, hop))  # warm-up: the first call sets the engine up
+        started = time.perf_counter()
+        latencies = [hop_result["latency_ms"] for hop_result in stream_predictions(model, lines, window, hop)]
+        seconds = time.perf_counter() - started
+    latencies.sort()
+    return {"stream": {"engine": engine, "frames": len(lines), "hops": len(latencies), "frames_per_s": len(lines) / seconds,
+                       "latency_ms_median": statistics.median(latencies),
+                       "latency_ms_p95": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]},
+            "recording": str(recording) if recording else "synthetic Kinect v2, 30 s at 30 fps", "window": window,
+            "hop": hop, "configs": list(config_names), "threads": torch.get_num_threads(), "cpu": cpu_model()}
+
+
 def describe(result: dict) -> str:
     """A benchmark result as the lines ``skelemix benchmark`` prints."""
+    if "stream" in result:
+        row = result["stream"]
+        return (f"live recognition of {result['recording']} ({row['frames']} frames), window {result['window']}, hop "
+                f"{result['hop']}, {' + '.join(result['configs'])} on {row['engine']}, {result['threads']} threads on "
+                f"{result['cpu']}\n  {row['frames_per_s']:8.1f} frames/s sustained, {row['hops']} hops, latency per hop "
+                f"{row['latency_ms_median']:.1f} ms median, {row['latency_ms_p95']:.1f} ms p95")
     if "inference" in result:
         lines = [f"classifier of {' + '.join(result['configs'])} on {result['layout']}, {result['frames']} frames x "
                  f"{result['persons']} persons, {result['threads']} threads on {result['cpu']}, {result['repeats']} "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -45,6 +46,15 @@ def windows(frames: int, window: int, stride: int) -> list[int]:
     return list(range(0, max(frames - window, 0) + 1, stride))
 
 
+def model_input(bodies: np.ndarray, layout: SkeletonLayout, preprocessing: Preprocessing, where) -> np.ndarray:
+    """Bodies (M, T, V, 3) in the model's layout -> one model input (3, T', V, M'), preprocessed as its training data;
+    DatasetError names ``where``."""
+    try:
+        return preprocess(bodies, layout, preprocessing)
+    except ValueError as error:
+        raise DatasetError(f"{where}: {error} (the model's layout is {layout.name})") from None
+
+
 def load_inputs(paths: list[str | Path], layout: SkeletonLayout, preprocessing: Preprocessing,
                 window: int | None = None, stride: int | None = None) -> tuple[list[str], torch.Tensor]:
     """Sample names and model inputs (N, 3, T, V, M) of prepared dataset directories, raw dataset files and
@@ -60,10 +70,7 @@ def load_inputs(paths: list[str | Path], layout: SkeletonLayout, preprocessing: 
         starts = windows(bodies.shape[1], window, stride or window) if window else [None]
         for start in starts:
             part = bodies if start is None else bodies[:, start:start + window]
-            try:
-                arrays.append(preprocess(part, layout, preprocessing)[None])
-            except ValueError as error:
-                raise DatasetError(f"{where}: {error} (the model's layout is {layout.name})") from None
+            arrays.append(model_input(part, layout, preprocessing, where)[None])
             names.append(name if start is None else f"{name}@{start}")
 
     for path in map(Path, paths):
@@ -155,20 +162,28 @@ def save_embeddings(out: str | Path, names: list[str], features: np.ndarray) -> 
     return names_file
 
 
+def load_predictor(classifier_file: str | Path) -> tuple[dict, Callable[[torch.Tensor], torch.Tensor]]:
+    """The classifier file of an evaluation, or an exported ``classifier`` ONNX model (run on onnxruntime): its info
+    (layout, preprocessing, class names) and the function inputs (N, 3, T, V, M) -> probabilities (N, classes)."""
+    exported = _onnx(Path(classifier_file), "classifier")
+    if exported is not None:
+        return exported.info, exported
+    classifier, info = load_classifier(classifier_file)
+    return info, lambda block: classifier(block).softmax(dim=1)
+
+
+def top_classes(probabilities: torch.Tensor, info: dict, top_k: int) -> list[list[dict]]:
+    """Probabilities (N, classes) -> per sample, the ``top_k`` [{"class", "label", "probability"}], most probable
+    first."""
+    values, labels = probabilities.topk(min(top_k, probabilities.shape[1]), dim=1)
+    return [[{"class": info["class_names"][int(c)], "label": int(c), "probability": float(p)}
+             for p, c in zip(row_values, row_labels)] for row_values, row_labels in zip(values, labels)]
+
+
 def predict(classifier_file: str | Path, inputs: list[str | Path], top_k: int = 5, window: int | None = None,
             stride: int | None = None) -> list[dict]:
     """[{"name", "top": [{"class", "label", "probability"}, ...]}] for every input sample, most probable first; the
     classifier file of an evaluation, or an exported ``classifier`` ONNX model (run on onnxruntime)."""
-    exported = _onnx(Path(classifier_file), "classifier")
-    if exported is not None:
-        info, function = exported.info, exported
-    else:
-        classifier, info = load_classifier(classifier_file)
-        function = lambda block: classifier(block).softmax(dim=1)  # noqa: E731
+    info, function = load_predictor(classifier_file)
     names, x = load_inputs(inputs, get_layout(info["layout"]), Preprocessing(**info["preprocessing"]), window, stride)
-    probabilities = _batched(function, x)
-    k = min(top_k, probabilities.shape[1])
-    values, labels = probabilities.topk(k, dim=1)
-    return [{"name": name, "top": [{"class": info["class_names"][int(c)], "label": int(c), "probability": float(p)}
-                                   for p, c in zip(row_values, row_labels)]}
-            for name, row_values, row_labels in zip(names, values, labels)]
+    return [{"name": name, "top": top} for name, top in zip(names, top_classes(_batched(function, x), info, top_k))]

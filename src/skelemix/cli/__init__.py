@@ -1,7 +1,7 @@
 """The ``skelemix`` command line (Typer): a thin layer over the Python API, one module per group of commands.
 
 ``prepare`` (datasets in, and ``export`` / ``import``), ``run`` (config, pretrain, demo, benchmark) and ``evaluate``
-(protocols, reports, figures, embed, predict). Options that several commands share are declared once, in ``options``.
+(protocols, reports, figures, embed, predict, replay). Options that several commands share are declared once, in ``options``.
 Every error a user can cause ends in one line on stderr and exit code 1 (ValueError, OSError and FloatingPointError of
 the library: ConfigError, DatasetError and CheckpointError are ValueErrors); a usage error is click's message and exit
 code 2; an interrupt exits with 130; anything else (a fault of skelemix, not of the input) prints one line with the
@@ -31,7 +31,8 @@ for name, group in (("prepare", prepare.prepare_app), ("export", prepare.export_
     app.add_typer(group, name=name)
 for name, function in (("import", prepare.import_checkpoint), ("check", prepare.check), ("config", run.config),
                        ("pretrain", run.pretrain), ("demo", run.demo), ("report", evaluate.report),
-                       ("ensemble", evaluate.ensemble), ("embed", evaluate.embed), ("predict", evaluate.predict)):
+                       ("ensemble", evaluate.ensemble), ("embed", evaluate.embed), ("predict", evaluate.predict),
+                       ("replay", evaluate.replay)):
     app.command(name)(function)
 
 

@@ -3,6 +3,7 @@ is worth, and its use on new sequences."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -201,13 +202,29 @@ def embed(source: EmbedSource, inputs: Inputs,
     typer.echo(f"wrote {features.shape[0]} x {features.shape[1]} features to {out} (names: {names_file})")
 
 
+def _top_line(top: list[dict]) -> str:
+    return ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in top)
+
+
 def predict(
     classifier: Annotated[Path, typer.Argument(help="evaluation/<protocol>-classifier.pt of a linear, finetune or "
                                                     "semi evaluation, or its export by `skelemix export onnx`.")],
-    inputs: Inputs, top_k: Annotated[int, typer.Option(min=1, help="Classes to show per sample.")] = 5,
+    inputs: Annotated[Optional[list[Path]], Inputs.__metadata__[0]] = None,
+    top_k: Annotated[int, typer.Option(min=1, help="Classes to show per sample.")] = 5,
     as_json: JsonOpt = False, window: Window = None, stride: Stride = None,
+    stream: Annotated[Optional[str], typer.Option(
+        help="Read poses one frame per line from this file or - (standard input; OpenPose, MediaPipe, keypoints "
+             "JSON or Kinect CSV lines) and print a prediction per hop as the frames arrive.")] = None,
+    hop: Annotated[int, typer.Option(min=1, help="With --stream: frames between predictions.")] = 8,
 ):
-    """Top-k actions with probabilities for new sequences."""
+    """Top-k actions with probabilities for new sequences, or live over a stream of poses (--stream)."""
+    if stream is not None:
+        if inputs:
+            raise typer.BadParameter("give either INPUTS or --stream, not both")
+        _predict_stream(classifier, stream, top_k, as_json, window or 64, hop)
+        return
+    if not inputs:
+        raise typer.BadParameter("no INPUTS (or --stream - for live poses)")
     from ..inference import predict as predict_inputs
 
     predictions = predict_inputs(classifier, inputs, top_k, window, stride)
@@ -215,5 +232,32 @@ def predict(
         typer.echo(json.dumps(predictions, indent=2))
         return
     for entry in predictions:
-        typer.echo(entry["name"] + ": " + ", ".join(f"{t['class']} {100 * t['probability']:.1f}%"
-                                                    for t in entry["top"]))
+        typer.echo(entry["name"] + ": " + _top_line(entry["top"]))
+
+
+def _predict_stream(classifier: Path, source: str, top_k: int, as_json: bool, window: int, hop: int) -> None:
+    import sys
+
+    from ..stream import stream_predictions
+
+    with (open(source) if source != "-" else contextlib.nullcontext(sys.stdin)) as lines:
+        for p in stream_predictions(classifier, lines, window, hop, top_k, source):
+            typer.echo(json.dumps(p) if as_json else
+                       f"{p['time']:8.2f} s  frames {p['start']}-{p['end']}: {_top_line(p['top'])}  "
+                       f"({p['latency_ms']:.1f} ms)")
+            sys.stdout.flush()
+
+
+def replay(recording: Annotated[Path, typer.Argument(help="A recorded clip: an OpenPose folder, a MediaPipe or "
+                                                          "keypoints .json, a MediaPipe or Kinect .csv.")],
+           fps: Annotated[Optional[float], typer.Option(
+               min=0, help="Frames per second [default: the recording's, else 30; 0: all at once].")] = None):
+    """Print a recording one frame per line at its frame rate, as a live pose estimator would: pipe it into
+    `skelemix predict MODEL --stream -`."""
+    import sys
+
+    from ..stream import replay as replay_lines
+
+    for line in replay_lines(recording, fps):
+        typer.echo(line)
+        sys.stdout.flush()

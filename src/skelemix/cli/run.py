@@ -147,6 +147,22 @@ def benchmark_inference(
                   batch_sizes=tuple(int_list(batch_sizes) or (1,)), repeats=repeats), as_json)
 
 
+@benchmark_app.command("stream")
+def benchmark_stream(
+    recording: Annotated[Optional[Path], typer.Option(help="A recorded clip to stream [default: 30 s of synthetic "
+                                                           "Kinect v2 frames].")] = None,
+    configs: Annotated[str, typer.Option(help="Comma-separated configs of the network.")] = "demo,skelemixclr",
+    window: Annotated[int, typer.Option(min=1, help="Frames per window.")] = 64,
+    hop: Annotated[int, typer.Option(min=1, help="Frames between predictions.")] = 8,
+    engine: Annotated[str, typer.Option(help="onnxruntime | pytorch.")] = "onnxruntime", as_json: JsonOpt = False,
+):
+    """Frames/s sustained and latency per hop of `predict --stream` on a recording fed as fast as it is read."""
+    tune_allocator()
+    from ..benchmark import benchmark_stream as measure
+
+    _show(measure(recording, tuple(configs.split(",")), window, hop, engine), as_json)
+
+
 @benchmark_app.command("prepare")
 def benchmark_prepare(
     files: Annotated[str, typer.Option(help="Comma-separated numbers of synthetic NTU files to prepare.")] = "1000,4000",

@@ -50,7 +50,8 @@ def _named_person(person, names: dict[str, int], where: str) -> np.ndarray:
     return out
 
 
-def _layout_of_names(frames: list, path: Path) -> str:
+def layout_of_names(frames: list, where: str) -> str:
+    """The layout whose joint names include every keypoint name of the first frames (COCO-17, MediaPipe-33)."""
     seen: set[str] = set()
     for frame in frames[:10]:
         for person in frame if isinstance(frame, list) else [frame]:
@@ -61,38 +62,48 @@ def _layout_of_names(frames: list, path: Path) -> str:
     for name in NAMED_LAYOUTS:
         if seen and seen <= set(get_layout(name).joint_names):
             return name
-    raise DatasetError(f"{path}: keypoint names {sorted(map(str, seen))[:4]}... match no layout skelemix reads by "
+    raise DatasetError(f"{where}: keypoint names {sorted(map(str, seen))[:4]}... match no layout skelemix reads by "
                        f"name ({', '.join(NAMED_LAYOUTS)})")
 
 
-def _named_detections(frames: list, path: Path) -> tuple[list[np.ndarray], str]:
-    layout = _layout_of_names(frames, path)
+def named_frame(frame, layout: str, where: str) -> np.ndarray:
+    """One frame of named keypoints (a person's dict, a list of people, or empty) -> detections (P, K, 3)."""
     names = {name: j for j, name in enumerate(get_layout(layout).joint_names)}
-    detections = []
-    for number, frame in enumerate(frames):
-        people = frame if isinstance(frame, list) else [frame] if frame else []
-        detections.append(np.stack([_named_person(p, names, f"{path}: frame {number}") for p in people])
-                          if people else np.zeros((0, len(names), 3)))
-    return detections, layout
+    people = frame if isinstance(frame, list) else [frame] if frame else []
+    return (np.stack([_named_person(p, names, where) for p in people]) if people
+            else np.zeros((0, len(names), 3)))
+
+
+def mmpose_frame(frame, where: str) -> np.ndarray:
+    """One MMPose frame (``{"instances": [{"keypoints", "keypoint_scores"}, ...]}``) -> COCO-17 detections (P, 17, 3)."""
+    try:
+        people = [np.column_stack([np.asarray(i["keypoints"], dtype=np.float64)[:, :2],
+                                   np.asarray(i.get("keypoint_scores", np.ones(len(i["keypoints"]))),
+                                              dtype=np.float64)])
+                  for i in frame["instances"]]
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise DatasetError(f"{where}: not MMPose instances (keypoints [[x, y], ...], keypoint_scores)") from None
+    for person in people:
+        if len(person) not in MMPOSE_COCO_PREFIX:
+            raise DatasetError(f"{where}: {len(person)} keypoints match no layout skelemix reads (17: COCO-17, or "
+                               f"26 / 133 whose first 17 are COCO-17's)")
+    return np.stack([p[:17] for p in people]) if people else np.zeros((0, 17, 3))
+
+
+def _named_detections(frames: list, path: Path) -> tuple[list[np.ndarray], str]:
+    layout = layout_of_names(frames, str(path))
+    return [named_frame(frame, layout, f"{path}: frame {number}") for number, frame in enumerate(frames)], layout
 
 
 def _mmpose_detections(frames: list, path: Path) -> tuple[list[np.ndarray], str]:
     by_id: dict[int, np.ndarray] = {}
     for number, frame in enumerate(frames):
+        where = f"{path}: frame {number}"
+        detections = mmpose_frame(frame, where)
         try:
-            people = [np.column_stack([np.asarray(i["keypoints"], dtype=np.float64)[:, :2],
-                                       np.asarray(i.get("keypoint_scores", np.ones(len(i["keypoints"]))),
-                                                  dtype=np.float64)])
-                      for i in frame["instances"]]
-            frame_id = int(frame.get("frame_id", number))
-        except (KeyError, TypeError, ValueError, IndexError):
-            raise DatasetError(f"{path}: frame {number}: not MMPose instances (keypoints [[x, y], ...], "
-                               f"keypoint_scores)") from None
-        for person in people:
-            if len(person) not in MMPOSE_COCO_PREFIX:
-                raise DatasetError(f"{path}: frame {number}: {len(person)} keypoints match no layout skelemix reads "
-                                   f"(17: COCO-17, or 26 / 133 whose first 17 are COCO-17's)")
-        by_id[frame_id] = np.stack([p[:17] for p in people]) if people else np.zeros((0, 17, 3))
+            by_id[int(frame.get("frame_id", number))] = detections
+        except (TypeError, ValueError):
+            raise DatasetError(f"{where}: frame_id {frame.get('frame_id')!r} is not an integer") from None
     first, last = min(by_id), max(by_id)
     return [by_id.get(i, np.zeros((0, 17, 3))) for i in range(first, last + 1)], "coco17"
 

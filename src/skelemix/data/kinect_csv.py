@@ -25,6 +25,23 @@ JOINTS = 25
 TICKS_PER_SECOND = 10_000_000
 
 
+def parse_line(line: str, where: str) -> tuple[float, np.ndarray] | None:
+    """One CSV line -> (timestamp, joints (25, 4) of x, y, z, tracking state), None for a blank line."""
+    cells = line.strip().rstrip(",").split(",")
+    if cells == [""]:
+        return None
+    if len(cells) != 1 + 4 * JOINTS:
+        raise DatasetError(f"{where}: {len(cells)} values, a Kinect v2 frame has {1 + 4 * JOINTS} (timestamp, then "
+                           f"25 x (x, y, z, state))")
+    try:
+        values = np.array(cells, dtype=np.float64)
+    except ValueError:
+        raise DatasetError(f"{where}: a value is not a number") from None
+    if not np.isfinite(values).all():
+        raise DatasetError(f"{where}: NaN or infinite values")
+    return float(values[0]), values[1:].reshape(JOINTS, 4)
+
+
 def read_kinect_csv(path: Path, persons: int = 1) -> Clip:
     """One CSV file -> a clip of one body (1, T, 25, 3); ``persons`` is accepted for a common reader signature."""
     if not path.is_file():
@@ -33,22 +50,8 @@ def read_kinect_csv(path: Path, persons: int = 1) -> Clip:
         lines = path.read_text().splitlines()
     except UnicodeDecodeError as error:
         raise DatasetError(f"{path}: not a text CSV file ({error})") from None
-    times, frames = [], []
-    for number, line in enumerate(lines, start=1):
-        cells = line.strip().rstrip(",").split(",")
-        if cells == [""]:
-            continue
-        if len(cells) != 1 + 4 * JOINTS:
-            raise DatasetError(f"{path}: line {number}: {len(cells)} values, a Kinect v2 frame has "
-                               f"{1 + 4 * JOINTS} (timestamp, then 25 x (x, y, z, state))")
-        try:
-            values = np.array(cells, dtype=np.float64)
-        except ValueError:
-            raise DatasetError(f"{path}: line {number}: a value is not a number") from None
-        if not np.isfinite(values).all():
-            raise DatasetError(f"{path}: line {number}: NaN or infinite values")
-        times.append(values[0])
-        frames.append(values[1:].reshape(JOINTS, 4))
+    parsed = [parse_line(line, f"{path}: line {number}") for number, line in enumerate(lines, start=1)]
+    times, frames = zip(*[frame for frame in parsed if frame is not None]) if any(parsed) else ((), ())
     if not frames:
         raise DatasetError(f"{path}: no frames")
     joints = np.stack(frames)  # (T, 25, x y z state)

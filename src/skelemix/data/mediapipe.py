@@ -36,6 +36,34 @@ COORDINATES = ("image", "world")
 CSV_COLUMN = re.compile(r"L(\d+)_(x|y|z|visibility)")
 
 
+def frame_landmarks(frame, where: str) -> np.ndarray | None:
+    """One frame as MediaPipe users serialise it (a list of 33 ``[x, y, z(, visibility)]``; ``[]`` or ``None`` when
+    nobody was detected) -> landmarks (33, 3 or 4), or None."""
+    if frame is None or isinstance(frame, list) and not frame:
+        return None
+    if not isinstance(frame, list):
+        raise DatasetError(f"{where}: not a list of 33 [x, y, z] landmarks (named keypoints, as MoveNet writes, are "
+                           f"read by prepare keypoints-json)")
+    try:
+        landmarks = np.asarray(frame, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{where}: not a list of [x, y, z] landmarks") from None
+    if landmarks.ndim != 2 or landmarks.shape[0] != LANDMARKS or landmarks.shape[1] not in (3, 4, 5):
+        raise DatasetError(f"{where}: {landmarks.shape[0] if landmarks.ndim else 0} landmarks of shape "
+                           f"{landmarks.shape[1:]}, MediaPipe Pose has {LANDMARKS} of [x, y, z(, visibility)]")
+    if not np.isfinite(landmarks).all():
+        raise DatasetError(f"{where}: NaN or infinite landmarks")
+    return landmarks[:, :4]
+
+
+def track_point(landmarks: np.ndarray, coordinates: str) -> np.ndarray:
+    """Landmarks (33, 3 or 4) -> the clip's points (33, 3): image x, y, visibility (1 where absent), or world x, y, z
+    turned 180 degrees about x (y up)."""
+    if coordinates == "world":
+        return landmarks[:, :3] * (1.0, -1.0, -1.0)
+    return np.column_stack([landmarks[:, :2], landmarks[:, 3] if landmarks.shape[1] > 3 else np.ones(LANDMARKS)])
+
+
 def _frames_from_json(path: Path) -> list[np.ndarray | None]:
     try:
         frames = json.loads(path.read_text())
@@ -43,26 +71,10 @@ def _frames_from_json(path: Path) -> list[np.ndarray | None]:
         raise DatasetError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(frames, list):
         raise DatasetError(f"{path}: not MediaPipe landmarks (expected a list of frames of 33 [x, y, z] lists)")
-    out = []
-    for number, frame in enumerate(frames):
-        if isinstance(frame, list) and not frame or frame is None:
-            out.append(None)
-            continue
-        if not isinstance(frame, list):
-            raise DatasetError(f"{path}: frame {number}: not a list of 33 [x, y, z] landmarks (named keypoints, as "
-                               f"MoveNet writes, are read by prepare keypoints-json)")
-        try:
-            landmarks = np.asarray(frame, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DatasetError(f"{path}: frame {number}: not a list of [x, y, z] landmarks") from None
-        if landmarks.ndim != 2 or landmarks.shape[0] != LANDMARKS or landmarks.shape[1] not in (3, 4, 5):
-            raise DatasetError(f"{path}: frame {number}: {landmarks.shape[0] if landmarks.ndim else 0} landmarks of "
-                               f"shape {landmarks.shape[1:]}, MediaPipe Pose has {LANDMARKS} of [x, y, z(, visibility)]")
-        out.append(landmarks[:, :4])
-    return out
+    return [frame_landmarks(frame, f"{path}: frame {number}") for number, frame in enumerate(frames)]
 
 
-def _frames_from_csv(path: Path) -> list[np.ndarray | None]:
+def frames_from_csv(path: Path) -> list[np.ndarray | None]:
     try:
         with path.open(newline="") as f:
             rows = list(csv.reader(f))
@@ -105,7 +117,7 @@ def read_mediapipe_clip(path: Path, persons: int = 1, coordinates: str = "image"
         raise DatasetError(f"coordinates must be image or world, got {coordinates!r}")
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
-    frames = _frames_from_csv(path) if path.suffix.lower() == ".csv" else _frames_from_json(path)
+    frames = frames_from_csv(path) if path.suffix.lower() == ".csv" else _frames_from_json(path)
     if not frames:
         raise DatasetError(f"{path}: no frames")
     if all(frame is None for frame in frames):
@@ -113,16 +125,10 @@ def read_mediapipe_clip(path: Path, persons: int = 1, coordinates: str = "image"
     track = np.zeros((len(frames), LANDMARKS, 3))
     seen = np.zeros((len(frames), LANDMARKS), dtype=bool)
     for t, frame in enumerate(frames):
-        if frame is None:
-            continue
-        if not np.isfinite(frame).all():
-            raise DatasetError(f"{path}: frame {t}: NaN or infinite landmarks")
-        seen[t] = True
-        if coordinates == "image":
-            track[t, :, :2] = frame[:, :2]
-            track[t, :, 2] = frame[:, 3] if frame.shape[1] > 3 else 1.0
-        else:
-            track[t] = frame[:, :3] * (1.0, -1.0, -1.0)
+        if frame is not None:
+            if not np.isfinite(frame).all():
+                raise DatasetError(f"{path}: frame {t}: NaN or infinite landmarks")
+            track[t], seen[t] = track_point(frame, coordinates), True
     track, imputed = fill_missing(track, seen, axes=2 if coordinates == "image" else 3)
     report = TrackReport(detections=int(seen.any(axis=1).sum()), missing_frames=int((~seen.any(axis=1)).sum()),
                          imputed_joints=imputed)

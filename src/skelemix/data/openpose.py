@@ -45,31 +45,39 @@ def frame_files(folder: Path) -> list[Path]:
     return [path for _, path in numbered]
 
 
+def frame_detections(content, where: str) -> np.ndarray:
+    """One OpenPose frame (``{"people": [{"pose_keypoints_2d": [...]}, ...]}``, parsed) -> detections (P, K, 3) of x,
+    y, confidence (P may be 0); DatasetError names ``where`` and the problem."""
+    try:
+        people = content["people"]
+        detections = np.array([p["pose_keypoints_2d"] for p in people], dtype=np.float64)
+    except (KeyError, TypeError) as error:
+        raise DatasetError(f"{where}: not OpenPose output (no people[].pose_keypoints_2d: {error})") from None
+    except ValueError:
+        raise DatasetError(f"{where}: people with different keypoint counts") from None
+    if len(people) == 0:
+        return np.zeros((0, 0, 3))
+    if detections.ndim != 2 or detections.shape[1] % 3:
+        raise DatasetError(f"{where}: pose_keypoints_2d is not a list of x, y, confidence triples")
+    if not np.isfinite(detections).all():
+        raise DatasetError(f"{where}: NaN or infinite keypoints")
+    return detections.reshape(len(people), -1, 3)
+
+
 def read_detections(folder: Path) -> list[np.ndarray]:
     """Per frame, the detections (P, K, 3) of x, y, confidence (P may be 0); DatasetError names file and problem."""
     frames, keypoints = [], None
     for path in frame_files(folder):
         try:
-            people = json.loads(path.read_text())["people"]
-            detections = np.array([p["pose_keypoints_2d"] for p in people], dtype=np.float64)
+            content = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise DatasetError(f"{path}: not valid JSON ({error})") from None
-        except (KeyError, TypeError) as error:
-            raise DatasetError(f"{path}: not OpenPose output (no people[].pose_keypoints_2d: {error})") from None
-        except ValueError:
-            raise DatasetError(f"{path}: people with different keypoint counts") from None
-        if len(people) == 0:
-            frames.append(np.zeros((0, keypoints or 0, 3)))
-            continue
-        if detections.ndim != 2 or detections.shape[1] % 3:
-            raise DatasetError(f"{path}: pose_keypoints_2d is not a list of x, y, confidence triples")
-        count = detections.shape[1] // 3
-        if keypoints not in (None, count):
-            raise DatasetError(f"{path}: {count} keypoints, but earlier frames have {keypoints}")
-        if not np.isfinite(detections).all():
-            raise DatasetError(f"{path}: NaN or infinite keypoints")
-        keypoints = count
-        frames.append(detections.reshape(len(people), count, 3))
+        detections = frame_detections(content, str(path))
+        if len(detections):
+            if keypoints not in (None, detections.shape[1]):
+                raise DatasetError(f"{path}: {detections.shape[1]} keypoints, but earlier frames have {keypoints}")
+            keypoints = detections.shape[1]
+        frames.append(detections)
     if not frames:
         raise DatasetError(f"{folder}: no .json frame files")
     if keypoints is None:

@@ -42,51 +42,73 @@ def _centre_and_size(detection: np.ndarray) -> tuple[np.ndarray, float]:
     return seen.mean(axis=0), float(np.linalg.norm(seen.max(axis=0) - seen.min(axis=0)))
 
 
-def track_people(frames: list[np.ndarray], persons: int = 1) -> tuple[np.ndarray, TrackReport]:
-    """Detections per frame -> (persons, T, K, 3) tracks (zeros where a track has no detection) and counts.
+class PeopleTracker:
+    """Follows ``persons`` people from frame to frame, one frame at a time (live input as well as files).
 
-    A track starts on the detection with the largest size x mean confidence not taken by an earlier track and is
-    continued by the nearest untaken detection within one body size of where it was last seen."""
-    keypoints = next(len(f[0]) for f in frames if len(f))
-    tracks = np.zeros((persons, len(frames), keypoints, 3))
-    last: list[tuple[np.ndarray, float] | None] = [None] * persons
-    report = TrackReport()
-    for t, detections in enumerate(frames):
-        report.detections += len(detections)
+    ``update(detections)`` takes one frame's detections (P, K, 3) of x, y, confidence, P >= 0, and returns the
+    tracks' points in that frame (persons, K, 3), zeros where a track has no detection. A track starts on the
+    detection with the largest size x mean confidence not taken by an earlier track and is continued by the nearest
+    untaken detection within one body size of where it was last seen; ``report`` counts detections and drops."""
+
+    def __init__(self, persons: int = 1):
+        self.persons = persons
+        self.last: list[tuple[np.ndarray, float] | None] = [None] * persons
+        self.report = TrackReport()
+
+    def update(self, detections: np.ndarray) -> np.ndarray:
+        points = np.zeros((self.persons, *detections.shape[1:]))
+        self.report.detections += len(detections)
         free = list(range(len(detections)))
-        for m in range(persons):
+        for m in range(self.persons):
             if not free:
                 break
             shapes = {i: _centre_and_size(detections[i]) for i in free}
-            if last[m] is None:
+            if self.last[m] is None:
                 chosen = max(free, key=lambda i: shapes[i][1] * detections[i][:, 2].mean())
             else:
-                centre, size = last[m]
+                centre, size = self.last[m]
                 chosen = min(free, key=lambda i: np.linalg.norm(shapes[i][0] - centre))
                 if np.linalg.norm(shapes[chosen][0] - centre) > max(size, shapes[chosen][1]):
                     continue  # nobody near where this person was: a missing frame
             if shapes[chosen][1] == 0:
                 continue
-            tracks[m, t] = detections[chosen]
-            last[m] = shapes[chosen]
+            points[m] = detections[chosen]
+            self.last[m] = shapes[chosen]
             free.remove(chosen)
-        report.dropped += len(free)
-    return tracks, report
+        self.report.dropped += len(free)
+        return points
 
 
-def fill_missing(track: np.ndarray, seen: np.ndarray | None = None, axes: int = 2) -> tuple[np.ndarray, int]:
+def track_people(frames: list[np.ndarray], persons: int = 1) -> tuple[np.ndarray, TrackReport]:
+    """Detections per frame -> (persons, T, K, 3) tracks (zeros where a track has no detection) and counts
+    (:class:`PeopleTracker` over the frames)."""
+    keypoints = next(len(f[0]) for f in frames if len(f))
+    tracker = PeopleTracker(persons)
+    tracks = np.stack([tracker.update(f.reshape(len(f), keypoints, 3)) for f in frames], axis=1)
+    return tracks, tracker.report
+
+
+def fill_missing(track: np.ndarray, seen: np.ndarray | None = None, axes: int = 2,
+                 before: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, int]:
     """(T, K, 3) -> the first ``axes`` channels interpolated per joint over time where ``seen`` (T, K) is False (by
     default: where the confidence, channel 2, is 0) from the frames where it is True, held at the ends; the other
-    channels unchanged. Also returns how many joint-frames were filled. A joint never seen stays as it is."""
+    channels unchanged. Also returns how many joint-frames were filled. A joint never seen stays as it is.
+
+    ``before``: (points (K, 3), ages (K,)): where each joint was last seen before the track's first frame and how
+    many frames before it (0: never), as a live stream remembers frames it no longer holds."""
     filled, count = track.copy(), 0
     frames = np.arange(len(track))
     seen_all = track[..., 2] > 0 if seen is None else seen
     for joint in range(track.shape[1]):
         seen = seen_all[:, joint]
-        if seen.all() or not seen.any():
+        earlier = before is not None and before[1][joint] > 0
+        if seen.all() or not (seen.any() or earlier):
             continue
         for axis in range(axes):
-            filled[~seen, joint, axis] = np.interp(frames[~seen], frames[seen], track[seen, joint, axis])
+            times, values = frames[seen], track[seen, joint, axis]
+            if earlier:
+                times, values = np.r_[-before[1][joint], times], np.r_[before[0][joint, axis], values]
+            filled[~seen, joint, axis] = np.interp(frames[~seen], times, values)
         count += int((~seen).sum())
     return filled, count
 
