@@ -20,12 +20,12 @@ from conftest import run_skelemix as run
 CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "BAD_INPUT.md"
 TINY = ["encoder.hidden_channels=8", "method.queue_size=32", "method.mix.min_frames=1", "method.mix.max_frames=2",
         "train.batch_size=8", "train.knn_every=0", "train.precision=32", "train.epochs=1"]
-# rows checked in tests/test_resume.py, where the situation is made through the Python API, and in
-# tests/test_allocator.py (an environment variable that only the executable reads)
+# rows checked in tests/test_resume.py and tests/test_model_folder.py, where the situation is made through the Python
+# API, and in tests/test_allocator.py (an environment variable that only the executable reads)
 CHECKED_ELSEWHERE = {"skipping", "checkpoints need about", "non-finite loss", "cannot write the run directory",
                      "must be one of mimalloc, system", "in use by another skelemix process (pid",
                      "no longer the dataset the run was pretrained on", "is fewer than the",
-                     "the folder's files disagree"}
+                     "the folder's files disagree", "reading the Hugging Face Hub needs huggingface_hub"}
 
 
 @pytest.fixture(scope="module")

@@ -71,3 +71,26 @@ def test_a_folder_whose_files_disagree_is_refused(run, tmp_path):
         load_pretrained(narrow)
     with pytest.raises(FileExistsError, match="exists and is not empty"):
         export_model(run_dir, tmp_path / "model")
+
+
+def test_a_hub_source_is_the_folder_huggingface_hub_downloads(run, tmp_path, monkeypatch, capsys):
+    """hub://OWNER/NAME goes to huggingface_hub.snapshot_download(repo_id="OWNER/NAME") (a stand-in here: no network)
+    and the command then reads the folder it returns."""
+    import sys
+    import types
+
+    from conftest import run_skelemix
+
+    run_dir, data = run
+    export_model(run_dir / "evaluation" / "linear-classifier.pt", tmp_path / "downloaded")
+    asked = []
+    hub = types.ModuleType("huggingface_hub")
+    hub.snapshot_download = lambda repo_id: asked.append(repo_id) or str(tmp_path / "downloaded")
+    monkeypatch.setitem(sys.modules, "huggingface_hub", hub)
+    code, _ = run_skelemix(["predict", "hub://someone/ucla-linear", str(data), "--top-k", "2", "--json"], tmp_path)
+    assert code == 0 and asked == ["someone/ucla-linear"]
+    assert json.loads(capsys.readouterr().out) == predict(tmp_path / "downloaded", [data], top_k=2)
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # not installed: one line naming the extra
+    code, error = run_skelemix(["evaluate", "knn", "hub://someone/encoder"], tmp_path, capsys)
+    assert code == 1 and error == 'skelemix: error: hub://someone/encoder: reading the Hugging Face Hub needs ' \
+                                  'huggingface_hub: pip install "skelemix[hub]"\n'

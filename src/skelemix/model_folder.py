@@ -14,6 +14,9 @@ a model repository (``huggingface-cli upload OWNER/NAME FOLDER`` publishes it un
 ``read_model_folder`` checks the three agree (a known kind, the layout's joint count in the weights, every tensor
 the kind needs and no other) and refuses a folder that does not, naming the file and the problem.
 
+``hub://OWNER/NAME`` names such a folder published on the Hugging Face Hub (``from_hub``; every command that takes a
+run or a classifier reads it).
+
 Example:
     >>> export_model("runs/ucla", "models/ucla-skelemixclr")            # doctest: +SKIP
     >>> skelemix evaluate knn models/ucla-skelemixclr                   # doctest: +SKIP
@@ -22,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,6 +45,23 @@ def is_model_folder(path: str | Path) -> bool:
     """A directory holding a model folder's weights or config (and no run's checkpoints)."""
     path = Path(path)
     return ((path / WEIGHTS).is_file() or (path / CONFIG).is_file()) and not (path / "checkpoints").is_dir()
+
+
+HUB_SCHEME = re.compile(r"hub:/+([^/\s]+/[^/\s]+)/*")  # hub://owner/name; a Path has folded "//" into "/"
+
+
+def from_hub(source: str | Path) -> Path:
+    """``hub://OWNER/NAME`` -> the local folder of that Hugging Face Hub model repository (downloaded by
+    ``huggingface_hub.snapshot_download``, cached by it); any other source unchanged."""
+    match = HUB_SCHEME.fullmatch(str(source))
+    if match is None:
+        return Path(source)
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ImportError(f'hub://{match[1]}: reading the Hugging Face Hub needs huggingface_hub: pip install '
+                          f'"skelemix[hub]"') from None
+    return Path(snapshot_download(repo_id=match[1]))
 
 
 def _safetensors():

@@ -3,7 +3,8 @@
 ``prepare`` (datasets in, and ``export`` / ``import``), ``run`` (config, pretrain, demo, benchmark) and ``evaluate``
 (protocols, reports, figures, embed, predict, replay). Options that several commands share are declared once, in ``options``.
 Every error a user can cause ends in one line on stderr and exit code 1 (ValueError, OSError and FloatingPointError of
-the library: ConfigError, DatasetError and CheckpointError are ValueErrors); a usage error is click's message and exit
+the library: ConfigError, DatasetError and CheckpointError are ValueErrors; ImportError: an optional extra that is
+not installed, named with its pip command); a usage error is click's message and exit
 code 2; an interrupt exits with 130; anything else (a fault of skelemix, not of the input) prints one line with the
 path of a log that holds the traceback, and exits 1. The executable (``command``) first starts itself again on
 mimalloc where that is installed (``skelemix.allocator``); ``main`` runs in the calling process.
@@ -56,7 +57,7 @@ def main(restart_on_mimalloc: bool = False) -> None:
         if restart_on_mimalloc:
             restart_with_mimalloc()
         code = app(standalone_mode=False)
-    except (OSError, ValueError, FloatingPointError) as error:
+    except (OSError, ValueError, FloatingPointError, ImportError) as error:  # ImportError: an optional extra missing
         typer.echo(f"skelemix: error: {error}".replace("\n", " "), err=True)
         sys.exit(1)
     except (KeyboardInterrupt, typer.Abort) as error:

@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import EVALUATION, BenchmarkOpt, DataOpt, JsonOpt, PngOpt, RandomInit, RunDirs, Source, int_list, with_options
+from .options import (EVALUATION, BenchmarkOpt, DataOpt, JsonOpt, PngOpt, RandomInit, RunDirs, Source, from_hub,
+                      int_list, with_options)
 
 evaluate_app = typer.Typer(help="Evaluate a pretrained encoder with a protocol of the field.", no_args_is_help=True)
 visualize_app = typer.Typer(help="Figures, written as PNG.", no_args_is_help=True)
@@ -187,7 +188,8 @@ Window = Annotated[Optional[int], typer.Option(min=1, help="Cut each raw sequenc
 Stride = Annotated[Optional[int], typer.Option(min=1, help="Frames between window starts [default: the window].")]
 
 
-EmbedSource = Annotated[Path, typer.Argument(help="A run directory, checkpoint, or features model exported with "
+EmbedSource = Annotated[Path, typer.Argument(callback=from_hub, help="A run directory, checkpoint, model folder (or "
+                                                                    "hub://OWNER/NAME), or features model exported with "
                                                  "`skelemix export onnx` (run on onnxruntime).")]
 
 
@@ -207,8 +209,9 @@ def _top_line(top: list[dict]) -> str:
 
 
 def predict(
-    classifier: Annotated[Path, typer.Argument(help="evaluation/<protocol>-classifier.pt of a linear, finetune or "
-                                                    "semi evaluation, or its export by `skelemix export onnx`.")],
+    classifier: Annotated[Path, typer.Argument(callback=from_hub, help="evaluation/<protocol>-classifier.pt of a "
+                                               "linear, finetune or semi evaluation, its model folder (or "
+                                               "hub://OWNER/NAME), or its export by `skelemix export onnx`.")],
     inputs: Annotated[Optional[list[Path]], Inputs.__metadata__[0]] = None,
     top_k: Annotated[int, typer.Option(min=1, help="Classes to show per sample.")] = 5,
     as_json: JsonOpt = False, window: Window = None, stride: Stride = None,

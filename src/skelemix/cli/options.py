@@ -24,7 +24,17 @@ Progress = Annotated[bool, typer.Option(help="Show a progress bar with the rate.
 OutDir = Annotated[Path, typer.Argument(help="Where to write the prepared dataset (must not exist or be empty).")]
 Layout = Annotated[str, typer.Option(help="Skeleton layout (skelemix/layouts.py), e.g. ntu25, kinect_v1, coco17.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-Source = Annotated[Path, typer.Argument(help="A checkpoint file or a run directory (uses checkpoints/last.ckpt).")]
+
+
+def from_hub(source: Path) -> Path:
+    """A ``hub://OWNER/NAME`` argument -> the downloaded model folder (``model_folder.from_hub``); others unchanged."""
+    from ..model_folder import from_hub as resolve
+
+    return resolve(source)
+
+
+Source = Annotated[Path, typer.Argument(callback=from_hub, help="A checkpoint file, a run directory (uses "
+                                        "checkpoints/last.ckpt), a model folder or hub://OWNER/NAME.")]
 DataOpt = Annotated[Optional[Path], typer.Option(help="Prepared dataset [default: the one pretrained on].")]
 BenchmarkOpt = Annotated[Optional[str], typer.Option(help="Benchmark of splits.json [default: the pretraining one].")]
 RunDirs = Annotated[list[Path], typer.Argument(help="Run directories (each with evaluation/ results).")]

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import PREPROCESSING, Layout, OutDir, int_list, with_options
+from .options import PREPROCESSING, Layout, OutDir, from_hub, int_list, with_options
 
 prepare_app = typer.Typer(help="Convert a dataset into the prepared format.", no_args_is_help=True)
 export_app = typer.Typer(help="Write a prepared dataset or an encoder in another tool's format.", no_args_is_help=True)
@@ -278,8 +278,9 @@ def export_reference(source: Annotated[Path, typer.Argument(help="A pretraining 
 
 
 @export_app.command("onnx")
-def export_onnx(source: Annotated[Path, typer.Argument(help="A run directory or checkpoint (features), or a classifier "
-                                                             "file of evaluate linear/finetune/semi (probabilities).")],
+def export_onnx(source: Annotated[Path, typer.Argument(
+        callback=from_hub, help="A run directory or checkpoint (features), or a classifier file of evaluate "
+                                "linear/finetune/semi (probabilities), or a model folder (or hub://OWNER/NAME).")],
                 out: Annotated[Path, typer.Argument(help="The .onnx file to write.")]):
     """Write a trained encoder or classifier as an ONNX model (dynamic batch and frames, the stream inside, the
     preprocessing it expects in its metadata), for onnxruntime; embed and predict run it too."""
@@ -290,8 +291,9 @@ def export_onnx(source: Annotated[Path, typer.Argument(help="A run directory or 
 
 
 @export_app.command("model")
-def export_model(source: Annotated[Path, typer.Argument(help="A run directory or checkpoint (encoder), or a classifier "
-                                                              "file of evaluate linear/finetune/semi.")],
+def export_model(source: Annotated[Path, typer.Argument(
+        callback=from_hub, help="A run directory or checkpoint (encoder), or a classifier file of evaluate "
+                                "linear/finetune/semi.")],
                  folder: Annotated[Path, typer.Argument(help="The model folder to write (must not exist or be "
                                                               "empty).")]):
     """Write a model folder: model.safetensors (weights, no pickle), config.json and a README.md model card, in the
