@@ -78,8 +78,8 @@ def _total_loss(config, x):
     torch.manual_seed(0)
     model = METHODS[config.method.name](config, "ntu25")
     torch.manual_seed(1)  # the same views, partners and keys for every config
-    loss, logs, _, _, _ = model.contrastive_losses(x)
-    return loss.item(), logs
+    result = model.contrastive_step(x)
+    return result.loss.item(), result.logs
 
 
 def _nce(query, positive, negatives, t, extra=None):
@@ -103,7 +103,8 @@ def test_total_loss_recomputed_from_its_parts(weight):
     torch.manual_seed(0)
     model = METHODS[config.method.name](config, "ntu25")
     torch.manual_seed(1)
-    total, logs, _, _, _ = model.contrastive_losses(x)
+    result = model.contrastive_step(x)
+    total, logs = result.loss, result.logs
 
     torch.manual_seed(0)
     model = METHODS[config.method.name](config, "ntu25")
@@ -163,21 +164,20 @@ def test_term_by_term_gradients_equal_one_backward_of_the_whole_loss(name):
     model = METHODS[config.method.name](config, "ntu25")
     trainable = model.trainable_parameters()
     torch.manual_seed(1)
-    loss, _, _, _, _ = model.contrastive_losses(x)
+    loss = model.contrastive_step(x).loss
     whole = torch.autograd.grad(loss, trainable)
     torch.manual_seed(0)  # a fresh model: the first call moved BatchNorm statistics and the key encoder
     model = METHODS[config.method.name](config, "ntu25")
+    trainable = model.trainable_parameters()
     torch.manual_seed(1)
-    detached, _, _, _, by_term = model.contrastive_losses(x, gradients=True)
+    lasts = []
+    detached = model.contrastive_step(x, backward=lambda term, last: lasts.append(last) or term.backward()).loss
     assert not detached.requires_grad and detached.item() == pytest.approx(loss.item(), rel=1e-6)
-    assert len(by_term) == len(trainable) > 0
-    for a, b in zip(whole, by_term, strict=True):
-        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
-    # the stand-in's backward puts exactly that gradient into .grad
-    from skelemix.methods.skeletonclr import gradient_stand_in
-
-    gradient_stand_in(trainable, by_term).backward()
-    assert all(torch.equal(p.grad, g) for p, g in zip(trainable, by_term, strict=True))
+    # one backward per encoder pass; only the last may all-reduce under DDP
+    assert lasts == [False] * (model.loss_term_count - 1) + [True] and len(lasts) == (4 if name == "skelemixclr" else 1)
+    assert len(whole) == len(trainable) > 0
+    for a, parameter in zip(whole, trainable, strict=True):
+        assert torch.allclose(a, parameter.grad, rtol=1e-4, atol=1e-6)
 
 
 def test_excluded_queue_keys_leave_the_softmax():
@@ -243,8 +243,8 @@ def test_with_an_empty_start_the_first_step_has_no_negatives():
                                                              "encoder.projection_dim=4", "method.queue_size=6",
                                                              f"method.queue_start={start}"])
         model = SkeletonCLR(config, get_layout("ntu25"))
-        losses[start] = model.contrastive_losses(x, samples)[1]["loss_info"]
+        losses[start] = model.contrastive_step(x, samples).logs["loss_info"]
         # without dataset indices (as ``skelemix benchmark`` calls it) the random start is still left out
-        losses[start + ", no indices"] = model.contrastive_losses(x)[1]["loss_info"]
+        losses[start + ", no indices"] = model.contrastive_step(x).logs["loss_info"]
     assert losses["empty"].item() == 0.0 and losses["empty, no indices"].item() == 0.0
     assert losses["random"].item() > 0.1 and losses["random, no indices"].item() > 0.1

@@ -105,7 +105,7 @@ def test_skelemixclr_keeps_the_mixed_pass_out_of_the_statistics_when_asked(updat
     model = SkeleMixCLR(config, get_layout("ntu25")).train()
     model.augment = torch.nn.Identity()  # the query view is then x itself
     x = torch.randn(4, 3, 64, 25, 1) * 3 + 1
-    model.contrastive_losses(x)
+    model.contrastive_step(x)
     # the clean pass alone moves data_bn's running mean from 0 to 0.1 x the batch's per-channel mean
     clean = 0.1 * x.permute(0, 4, 3, 1, 2).reshape(4, 75, 64).mean(dim=(0, 2))
     assert torch.allclose(model.encoder.data_bn.running_mean, clean, atol=1e-6) != update
@@ -142,7 +142,7 @@ def test_own_keys_are_excluded_per_view_the_trimmed_view_by_its_partner(monkeypa
     monkeypatch.setattr(module, "info_nce", recording)
     monkeypatch.setattr(skeletonclr, "info_nce", recording)
     monkeypatch.setattr(model.skelemix, "forward", mix)
-    model.contrastive_losses(torch.randn(4, 3, 16, 25, 1), samples)
+    model.contrastive_step(torch.randn(4, 3, 16, 25, 1), samples)
     own = model.queue.held_by(samples)
     assert own[0].tolist() == [True, False, False, False, True, False]  # sample 10: slots 0 and 4
     query, trimmed, truncated = calls
@@ -150,5 +150,5 @@ def test_own_keys_are_excluded_per_view_the_trimmed_view_by_its_partner(monkeypa
     assert torch.equal(trimmed, own[partners[0]]) and not torch.equal(trimmed, own)
     config.method.exclude_own_keys = False
     calls.clear()
-    model.contrastive_losses(torch.randn(4, 3, 16, 25, 1), samples)
+    model.contrastive_step(torch.randn(4, 3, 16, 25, 1), samples)
     assert calls == [None, None, None]

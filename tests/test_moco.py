@@ -55,17 +55,21 @@ def test_initial_queue_holds_unit_vectors():
     assert torch.allclose(queue.keys.norm(dim=1), torch.ones(10))
 
 
-def test_the_momentum_step_runs_after_each_batch_and_computing_keys_leaves_the_key_side_alone():
+def test_the_momentum_step_follows_each_sgd_step_and_computing_keys_leaves_the_key_side_alone():
     model = SkeletonCLR(load_config([], ["method.queue_size=16", "method.momentum=0.75", "encoder.dropout=0.0"]),
                         "ntu25").train()
     with torch.no_grad():
         for p in model.encoder.parameters():
             p.add_(1.0)  # the query side moves away from its copy, as an optimizer step would
     before = [p.clone() for p in model.key_encoder.parameters()]
-    model.contrastive_losses(torch.randn(4, 3, 16, 25, 1))
+    head_before = model.key_projector[0].weight.clone()
+    x = torch.randn(4, 3, 16, 25, 1)
+    model.contrastive_step(x)
     assert all(torch.equal(a, b) for a, b in zip(before, model.key_encoder.parameters()))
-    model.on_train_batch_end(None, None, 0)
+    optimizer = torch.optim.SGD(model.trainable_parameters(), lr=0.5)
+    model.optimization_step(x, None, optimizer, lambda term, last: term.backward())
+    # towards the query side as the SGD step left it (before it, the result would differ by 0.25 x that step)
     for old, new, query in zip(before, model.key_encoder.parameters(), model.encoder.parameters()):
         torch.testing.assert_close(new, 0.75 * old + 0.25 * query)
-    head = model.key_projector[0].weight
-    torch.testing.assert_close(head, model.projector[0].weight)  # the head had not moved: its copy stays equal
+    torch.testing.assert_close(model.key_projector[0].weight, 0.75 * head_before + 0.25 * model.projector[0].weight)
+    assert int(model.queue.pointer) == 4  # the batch's keys queued

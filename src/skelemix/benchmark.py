@@ -40,7 +40,6 @@ from .allocator import allocator_in_use
 from .config import load_config
 from .layouts import get_layout
 from .methods import METHODS
-from .methods.skeletonclr import gradient_stand_in
 from .models import STGCN
 from .models.stgcn import GraphConvolution, STGCNBlock
 from .ops import recomputes, repeated_flops
@@ -349,17 +348,11 @@ def benchmark_pretrain(method: str = "skelemixclr+", batch_size: int = 128, fram
     torch.manual_seed(0)
     model = METHODS[config.method.name](config, skeleton).train()
     optimizer = model.configure_optimizers()["optimizer"]
-    trainable = model.trainable_parameters()
     x = torch.randn(batch_size, 3, frames, skeleton.num_joints, persons)
 
-    def step() -> None:  # what training_step, Lightning's backward and optimizer step and the momentum step do
+    def step() -> None:  # the module's own training step, with torch's backward for Lightning's
         with autocast("cpu", lightning_precision):
-            _, _, _, keys, gradients = model.contrastive_losses(x, gradients=True)
-        optimizer.zero_grad(set_to_none=True)
-        gradient_stand_in(trainable, gradients).backward()
-        optimizer.step()
-        model.queue.enqueue(keys)
-        model.update_key_side()
+            model.optimization_step(x, None, optimizer, lambda term, last: term.backward())
 
     return {"method": method, "frames": frames, "persons": persons, "queue_size": queue_size, "kernels": kernels,
             "precision": lightning_precision, **measure_steps(step, model, batch_size, steps, warmup, breakdown)}

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import re
@@ -33,8 +34,8 @@ from .files import atomic_file
 
 # 3: the encoder's tensors under the field's ST-GCN names and shapes (as the authors' files); 4: which queue slots
 # hold encoded keys
-FORMAT_VERSION = 4
-READABLE_FORMATS = (1, 2, 3, 4)  # earlier formats are converted on reading (``upgrade``)
+FORMAT_VERSION = 5
+READABLE_FORMATS = (1, 2, 3, 4, 5)  # earlier formats are converted on reading (``upgrade``)
 LAST, PREVIOUS, INTERRUPTED = "last.ckpt", "last.previous.ckpt", "interrupted.ckpt"
 BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked", ".A")
 
@@ -165,8 +166,10 @@ def _trainable_names(names) -> list[str]:
 
 
 def upgrade(state: dict) -> dict:
-    """A pretraining checkpoint of any readable format, converted in memory to the current one: the weights, and the
-    optimizer's momentum buffers moved to their parameters' new positions and shapes."""
+    """A pretraining checkpoint of any readable format, converted in memory to the current one: the weights, the
+    optimizer's momentum buffers moved to their parameters' new positions and shapes, and (format 5: one backward per
+    loss term under Lightning's manual optimisation) the training loop's step count where manual optimisation
+    keeps it."""
     version = state["skelemix"]["format_version"]
     if version == FORMAT_VERSION:
         return state
@@ -183,6 +186,11 @@ def upgrade(state: dict) -> dict:
                 if values.get("momentum_buffer") is not None:
                     values["momentum_buffer"] = values["momentum_buffer"].reshape(state["state_dict"][name].shape)
                 optimizer["state"][index] = values
+    if version < 5 and "loops" in state:  # Lightning's automatic optimisation counted the steps; manual does since
+        loop = state["loops"]["fit_loop"]
+        steps = loop.get("epoch_loop.automatic_optimization.optim_progress", {}).get("optimizer", {}).get("step")
+        if steps is not None:
+            loop["epoch_loop.manual_optimization.optim_step_progress"] = copy.deepcopy(steps)
     state["skelemix"] = {**state["skelemix"], "format_version": FORMAT_VERSION, "upgraded_from": version}
     return state
 

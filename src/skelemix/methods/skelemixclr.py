@@ -45,6 +45,10 @@ class SkeleMixCLR(SkeletonCLR):
         mix = self.config.method.mix
         self.skelemix = SkeleMix(self.layout, mix.min_parts, mix.max_parts, mix.min_frames, mix.max_frames, mix.mode)
 
+    @property
+    def loss_term_count(self) -> int:
+        return 1 + self.config.method.mix.repeats
+
     def loss_terms(self, query_view, k, negatives, excluded=None):
         """InfoNCE, then lambda (L_p + L_g) / 2 of each of the R mixes; logs the sum over mixes and the last mix's
         pair similarities."""

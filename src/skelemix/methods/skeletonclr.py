@@ -20,11 +20,14 @@ Example:
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.strategies import ParallelStrategy
 
 from ..augmentations import ViewAugmentation
 from ..checkpoints import FORMAT_VERSION, restore_rng_states, rng_states
@@ -37,9 +40,19 @@ from ..models.stgcn import reference_init_
 from .moco import MemoryQueue, info_nce, momentum_update
 
 
-def gradient_stand_in(parameters: list[torch.Tensor], gradients: list[torch.Tensor]) -> torch.Tensor:
-    """A scalar whose gradient with respect to each parameter is the given one: sum_i <p_i, g_i> with g fixed."""
-    return sum((p * g.detach()).sum() for p, g in zip(parameters, gradients, strict=True))
+@dataclass
+class StepResult:
+    """What one contrastive step computed: ``loss`` (detached when its terms were differentiated as they came),
+    ``logs`` (values to log), this rank's ``keys`` (N, D) and every rank's ``queue_keys`` (W N, D), in rank order."""
+
+    loss: torch.Tensor
+    logs: dict[str, torch.Tensor]
+    keys: torch.Tensor
+    queue_keys: torch.Tensor
+
+    @property
+    def finite(self) -> bool:
+        return bool(torch.isfinite(self.loss))
 
 
 class SkeletonCLR(L.LightningModule):
@@ -63,6 +76,8 @@ class SkeletonCLR(L.LightningModule):
         self.augment = ViewAugmentation(augment.shear, augment.temporal_padding_ratio, layout.spatial_channels,
                                         augment.rotation, augment.tilt)
         self.skipped_steps = 0
+        # several backward passes per step (one per loss term), so the loop is ours: Lightning's manual optimisation
+        self.automatic_optimization = False
 
     @property
     def stream(self) -> str:
@@ -90,11 +105,6 @@ class SkeletonCLR(L.LightningModule):
         momentum_update(self.key_encoder, self.encoder, self.config.method.momentum)
         momentum_update(self.key_projector, self.projector, self.config.method.momentum)
 
-    def on_train_batch_end(self, outputs, batch, batch_index) -> None:
-        # after the optimizer step, so the next step's keys come from the updated key side (MoCo updates just before
-        # encoding the keys: the same sequence of weights)
-        self.update_key_side()
-
     @torch.no_grad()
     def keys(self, view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised keys of a stream-converted view (N, ...) from the momentum encoder:
@@ -121,19 +131,21 @@ class SkeletonCLR(L.LightningModule):
         """The parameters SGD updates: not the momentum-updated key side."""
         return [p for p in self.parameters() if p.requires_grad]
 
-    def contrastive_losses(self, x: torch.Tensor, samples: torch.Tensor | None = None, gradients: bool = False
-                           ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor,
-                                      list[torch.Tensor] | None]:
-        """x: (N, C, T, V, M) and its dataset indices ``samples`` (N,) -> (loss, values to log, this rank's keys (N, D),
-        every rank's keys (W N, D) for the queue, and with ``gradients`` the loss's gradient for each of
-        ``trainable_parameters()``). With ``method.exclude_own_keys`` (and ``samples``) the keys an earlier step
-        queued for the same sample are no negatives of it; with ``method.queue_start=empty`` neither are the queue's
-        random start vectors, until encoded keys replace them.
+    @property
+    def loss_term_count(self) -> int:
+        """How many terms ``loss_terms`` yields (one encoder pass each)."""
+        return 1
 
-        The loss is a sum of terms with one encoder pass each (``loss_terms``). With ``gradients`` each term is
-        differentiated as soon as it is computed, which frees that pass's activations before the next pass
-        starts: the same gradient as one backward of the sum, with one pass's activations alive at a time instead
-        of all of them (SkeleMixCLR+ has four). The loss then comes back detached.
+    def contrastive_step(self, x: torch.Tensor, samples: torch.Tensor | None = None,
+                         backward: Callable[[torch.Tensor, bool], None] | None = None) -> StepResult:
+        """The loss of a batch x (N, C, T, V, M) with dataset indices ``samples`` (N,), the values to log and the keys.
+
+        With ``backward``, each term (``loss_terms``: one encoder pass each) is handed to ``backward(term, last)`` as
+        soon as it is computed, which frees that pass's activations before the next pass starts: the gradient of the
+        sum, with one pass's activations alive at a time instead of all of them (SkeleMixCLR+ has four); the loss
+        then comes back detached. Without, the loss keeps its graph. With ``method.exclude_own_keys`` (and
+        ``samples``) the keys an earlier step queued for the same sample are no negatives of it; with
+        ``method.queue_start=empty`` neither are the queue's random start vectors, until encoded keys replace them.
         """
         query_view = to_stream(self.augment(x), self.stream, self.layout)
         key_view = to_stream(self.augment(x), self.stream, self.layout)
@@ -143,16 +155,29 @@ class SkeletonCLR(L.LightningModule):
         method = self.config.method
         excluded = self.queue.not_negatives(len(x), samples if method.exclude_own_keys else None,
                                             random_start=method.queue_start == "empty")
-        trainable = self.trainable_parameters()
-        loss, logs, summed = torch.zeros((), device=x.device), {}, None
-        for term, term_logs in self.loss_terms(query_view, k, negatives, excluded):
+        loss, logs = torch.zeros((), device=x.device), {}
+        terms = self.loss_terms(query_view, k, negatives, excluded)
+        for index, (term, term_logs) in enumerate(terms):
             logs.update(term_logs)  # a later term's values replace an earlier one's
-            if gradients:
-                grads = torch.autograd.grad(term, trainable, materialize_grads=True)
-                summed = list(grads) if summed is None else torch._foreach_add(summed, grads)
+            if backward is not None:
+                backward(term, index == self.loss_term_count - 1)
                 term = term.detach()
             loss = loss + term
-        return loss, logs, k, all_keys, summed
+        return StepResult(loss, logs, k, all_keys)
+
+    def optimization_step(self, x: torch.Tensor, samples: torch.Tensor | None, optimizer,
+                          backward: Callable[[torch.Tensor, bool], None]) -> StepResult:
+        """One training step: the gradients of the batch's loss (``contrastive_step`` with ``backward``), then, if
+        the loss is finite, the SGD step, the batch's keys into the queue and the key side's momentum step (after
+        the SGD step, so the next step's keys come from the updated key side: MoCo's order of weights)."""
+        optimizer.zero_grad(set_to_none=True)
+        result = self.contrastive_step(x, samples, backward)
+        if result.finite:
+            optimizer.step()
+            owners = samples if samples is None or self.world_size == 1 else self.all_gather(samples).flatten(0, 1)
+            self.queue.enqueue(result.queue_keys, owners)
+            self.update_key_side()
+        return result
 
     def loss_terms(self, query_view: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor,
                    excluded: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
@@ -177,26 +202,32 @@ class SkeletonCLR(L.LightningModule):
         if self.world_size > 1:
             L.seed_everything(self.config.train.seed + self.global_rank, workers=True, verbose=False)
 
+    def _backward(self, term: torch.Tensor, last: bool) -> None:
+        """Lightning's backward of one loss term; under DDP the gradients are all-reduced once, with the last term's."""
+        strategy = self.trainer.strategy
+        with strategy.block_backward_sync() if isinstance(strategy, ParallelStrategy) and not last else nullcontext():
+            self.manual_backward(term)
+
     def training_step(self, batch, batch_index):
         x, _, samples = batch  # sequences, labels (unused), dataset indices
-        loss, logs, keys, queue_keys, gradients = self.contrastive_losses(x, samples, gradients=True)
-        if not torch.isfinite(loss):
-            if self.config.train.non_finite == "skip":
-                self.skipped_steps += 1
-                self.log("train/skipped_steps", float(self.skipped_steps), on_step=True, on_epoch=False)
-                return None  # Lightning skips backward and the optimizer step
-            checkpoint = self.trainer.checkpoint_callback.best_model_path or "none yet (no epoch had finished)"
-            raise FloatingPointError(
-                f"non-finite loss ({loss.item()}) at step {self.global_step} (epoch {self.current_epoch}); last "
-                f"good checkpoint: {checkpoint}; lower train.lr, set train.precision=32 or train.non_finite=skip, "
-                f"then continue with `skelemix pretrain --resume RUN_DIR`")
-        self.queue.enqueue(queue_keys, samples if self.world_size == 1 else self.all_gather(samples).flatten(0, 1))
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x), sync_dist=True)
-        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=False, on_epoch=True, batch_size=len(x),
-                      sync_dist=True)
-        # Lightning's backward of this stand-in puts the computed gradient into .grad, through DDP's all-reduce
-        return {"loss": gradient_stand_in(self.trainable_parameters(), gradients), "keys": keys,
-                "queue_keys": queue_keys}
+        result = self.optimization_step(x, samples, self.optimizers(), self._backward)
+        if self.trainer.is_last_batch:  # the epoch's schedule step, before the epoch's checkpoint is written
+            self.lr_schedulers().step()
+        if not result.finite:
+            if self.config.train.non_finite != "skip":
+                checkpoint = self.trainer.checkpoint_callback.best_model_path or "none yet (no epoch had finished)"
+                raise FloatingPointError(
+                    f"non-finite loss ({result.loss.item()}) at step {self.global_step} (epoch {self.current_epoch});"
+                    f" last good checkpoint: {checkpoint}; lower train.lr, set train.precision=32 or "
+                    f"train.non_finite=skip, then continue with `skelemix pretrain --resume RUN_DIR`")
+            self.skipped_steps += 1
+            self.log("train/skipped_steps", float(self.skipped_steps), on_step=True, on_epoch=False)
+            return
+        self.log("train/loss", result.loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x),
+                 sync_dist=True)
+        self.log_dict({f"train/{k}": v for k, v in result.logs.items()}, on_step=False, on_epoch=True,
+                      batch_size=len(x), sync_dist=True)
+        return {"loss": result.loss, "keys": result.keys, "queue_keys": result.queue_keys}  # for callbacks
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["skelemix"] = {"format_version": FORMAT_VERSION, "rng": rng_states()}
