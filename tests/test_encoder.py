@@ -32,10 +32,10 @@ def test_encoder_pools_over_time_joints_and_persons():
 def test_encoder_has_the_quarter_width_block_plan():
     encoder = STGCN(NTU)
     widths = [block.out_channels for block in encoder.st_gcn_networks]
-    strides = [block.tcn[2].stride[0] for block in encoder.st_gcn_networks]
+    strides = [block.tcn.conv.stride[0] for block in encoder.st_gcn_networks]
     assert widths == [16, 16, 16, 16, 32, 32, 32, 64, 64, 256]
     assert strides == [1, 1, 1, 1, 2, 1, 1, 2, 1, 1]
-    assert all(block.tcn[2].kernel_size == (9, 1) for block in encoder.st_gcn_networks)
+    assert all(block.tcn.conv.kernel_size == (9, 1) for block in encoder.st_gcn_networks)
 
 
 def test_frames_must_divide_by_four():
@@ -155,11 +155,11 @@ def test_temporal_crop_takes_a_window_of_the_mirror_padded_sequence():
 @pytest.mark.parametrize("fast", [True, False])
 def test_graph_convolution_is_the_partitioned_formula_computed_joint_by_joint(fast):
     """y[o,t,w] = sum_k sum_v G_k[v,w] (W_k x[:,t,v] + b_k)[o], summed here with explicit loops, for both kernels."""
-    from skelemix.models.stgcn import GraphConvolution
+    from skelemix.models.stgcn import FastGraphConvolution, GraphConvolution
 
     torch.manual_seed(0)
     k, v, c_in, c_out = 3, 4, 2, 3
-    conv = GraphConvolution(c_in, c_out, k, fast=fast)
+    conv = (FastGraphConvolution if fast else GraphConvolution)(c_in, c_out, k)
     graph = torch.rand(k, v, v)
     x = torch.randn(2, c_in, 5, v)
     expected = torch.zeros(2, c_out, 5, v)

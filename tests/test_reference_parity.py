@@ -67,7 +67,7 @@ def test_unknown_graph_normalisation_is_named():
 def test_reference_init_draws_weights_from_n_0_002_and_zero_biases():
     torch.manual_seed(0)
     encoder = STGCN(get_layout("ntu25"), init="reference")
-    temporal = encoder.st_gcn_networks[9].tcn[2]  # 256 x 256 x 9 weights
+    temporal = encoder.st_gcn_networks[9].tcn.conv  # 256 x 256 x 9 weights
     assert temporal.weight.std().item() == pytest.approx(0.02, rel=0.01)
     assert temporal.weight.mean().abs().item() < 0.001
     assert torch.all(temporal.bias == 0)
@@ -80,7 +80,7 @@ def test_reference_init_draws_weights_from_n_0_002_and_zero_biases():
     assert weights.std().item() == pytest.approx(0.02, rel=0.2)
     assert all(torch.all(m.bias == 0) for m in norms)
     # PyTorch's default for the same layer: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), std 1/sqrt(3 * 2304) = 0.012
-    default = STGCN(get_layout("ntu25")).st_gcn_networks[9].tcn[2].weight
+    default = STGCN(get_layout("ntu25")).st_gcn_networks[9].tcn.conv.weight
     assert default.std().item() == pytest.approx((3 * 256 * 9) ** -0.5, rel=0.01)
 
 

@@ -41,8 +41,7 @@ from .config import load_config
 from .layouts import get_layout
 from .methods import METHODS
 from .models import STGCN
-from .models.stgcn import GraphConvolution, STGCNBlock
-from .ops import recomputes, repeated_flops
+from .models.stgcn import GraphConvolution, RecomputedTemporalConvolution, ResidualProjection, TemporalConvolution
 from .runtime import autocast, cpu_flags, cpu_model, resolve_precision
 
 # torch's FLOP table (2.13) lacks the in-place products the graph convolution accumulates with; shapes in
@@ -81,33 +80,6 @@ FUSED = ("_BatchNormReLUConv", "_PointwiseConvBatchNorm")
 OTHER = "other (augmentation, SkeleMix, pooling, head, copies)"
 
 
-def executed_flops(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, graph: torch.Tensor | None,
-                   differentiated: bool) -> tuple[dict[str, int], int]:
-    """The FLOPs that one call of a graph convolution or an ST-GCN block (its temporal and residual convolutions)
-    executes, forward and (when ``differentiated``) backward, by category; and how many of them repeat forward work
-    in backward. A convolution's backward costs twice its forward (input and weight gradients); the fast graph
-    convolution aggregates four times (forward, backward's recomputation and its two gradients) and mixes three
-    times; a recomputed residual 1x1 convolution runs its forward twice."""
-    passes = 3 if differentiated else 1
-    if isinstance(module, GraphConvolution):
-        k, v = graph.shape[:2]
-        aggregation, mixing = 2 * x.numel() * k * v, 2 * y.numel() * x.shape[1] * k
-        if not module.fast:  # the 1x1 convolution to K C_out channels, then the partition sum
-            return {"graph convolution": passes * (2 * y.numel() * k * x.shape[1] + 2 * y.numel() * k * v)}, 0
-        if not differentiated:
-            return {"graph convolution": aggregation + mixing}, 0
-        return {"graph convolution": 4 * aggregation + 3 * mixing}, repeated_flops(x, graph)
-    # an ST-GCN block: x (B, C_in, T, V) -> y (B, C_out, T / stride, V), the shape of both convolutions' outputs
-    temporal = module.tcn[2]
-    executed = {"temporal convolution": passes * 2 * y.numel() * temporal.in_channels * temporal.kernel_size[0]}
-    if not isinstance(module.residual, torch.nn.Sequential):
-        return executed, 0
-    pointwise = 2 * y.numel() * x.shape[1]
-    repeated = pointwise if module.recompute and recomputes(x, module.residual[1]) else 0
-    executed["1x1 residual convolution"] = passes * pointwise + repeated
-    return executed, repeated
-
-
 def category(root_event: str) -> str:
     return next((name for name, marks in CATEGORIES if any(mark in root_event for mark in marks)), OTHER)
 
@@ -137,19 +109,19 @@ def operation_breakdown(step, flops_by_category: dict[str, int]) -> list[dict]:
 
 def count_gflop(step, model: torch.nn.Module) -> tuple[float, dict[str, int]]:
     """The FLOPs one call of ``step`` needs, in GFLOP: those it executes, less the forward work that ``model``'s
-    encoder repeats in backward; and the FLOPs the encoder's convolutions execute, by category
-    (``executed_flops``)."""
+    encoder repeats in backward; and the FLOPs the encoder's convolutions execute, by category (each unit's
+    ``flops``)."""
     repeated, by_category = 0, {}
 
     def count(module, inputs, output):
         nonlocal repeated
-        graph = inputs[1]  # both kinds of module take (x, graph)
-        executed, again = executed_flops(module, inputs[0], output, graph, torch.is_grad_enabled())
+        executed, again = module.flops(*inputs, output, torch.is_grad_enabled())
         for name, flops in executed.items():
             by_category[name] = by_category.get(name, 0) + flops
         repeated += again
 
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (GraphConvolution, STGCNBlock))]
+    units = (GraphConvolution, TemporalConvolution, ResidualProjection)
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, units)]
     try:
         with FlopCounterMode(display=False, custom_mapping=IN_PLACE_PRODUCTS) as counter:
             step()
@@ -179,7 +151,7 @@ def measure_steps(step, model: torch.nn.Module, batch_size: int, steps: int, war
     flags = cpu_flags()
     return {
         "batch_size": batch_size, "steps": steps, "threads": torch.get_num_threads(),
-        "recompute": any(isinstance(m, STGCNBlock) and m.recompute for m in model.modules()),  # as the blocks run
+        "recompute": any(isinstance(m, RecomputedTemporalConvolution) for m in model.modules()),  # as the blocks run
         "samples_per_s": {"median": round(statistics.median(rates), 3), "min": round(min(rates), 3),
                           "max": round(max(rates), 3)},
         "seconds_per_step": round(median_s, 3),

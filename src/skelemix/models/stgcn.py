@@ -8,11 +8,13 @@ reference configuration). Parameter names and shapes are the field's (``data_bn`
 ``st_gcn_networks.N.tcn.*``, ``st_gcn_networks.N.residual.*``, ``edge_importance.N``, the graph ``A``).
 
 ``graph`` picks the graph normalisation (``stgcn`` or the reference code's, :mod:`skelemix.graph`); ``init=
-"reference"`` draws the weights as the reference code does (:func:`reference_init_`); ``kernels="fast"`` computes
-the graph convolution, the residual 1x1 convolution and dropout with :mod:`skelemix.ops` (the same function, same
-parameters), ``"reference"`` with the standard modules alone. With the fast kernels, ``recompute=True`` (the
-default) also has each block recompute in backward the temporal convolution's BatchNorm-ReLU input and the residual
-branch's 1x1 convolution instead of keeping them (:mod:`skelemix.ops.recompute`): less memory, a little slower.
+"reference"`` draws the weights as the reference code does (:func:`reference_init_`). Each block is built from
+three units, chosen once when it is built (``VARIANTS``): the same functions and parameters, computed differently.
+``kernels="fast"`` computes the graph convolution, the residual 1x1 convolution and dropout with
+:mod:`skelemix.ops`, ``"reference"`` with the standard modules alone; with the fast kernels, ``recompute=True``
+(the default) also has the temporal unit recompute its BatchNorm-ReLU input in backward and the residual unit its
+1x1 convolution instead of keeping them (:mod:`skelemix.ops.recompute`): less memory, a little slower. Each unit
+reports the FLOPs one call executes (``flops``), which ``skelemix benchmark`` adds up.
 
 Example:
     >>> import torch
@@ -38,61 +40,135 @@ INITS = ("pytorch", "reference")
 KERNELS = ("fast", "reference")
 
 
+Flops = tuple[dict[str, int], int]  # FLOPs executed by category, and how many of them repeat forward work in backward
+
+
 class GraphConvolution(nn.Module):
     """Spatial graph convolution over K partitions: y[o, t, w] = sum_k sum_v (W_k x[:, t, v] + b_k)[o] G_k[v, w],
     (B, C_in, T, V) -> (B, C_out, T, V), with ``conv`` the 1x1 convolution to K C_out channels (W_k, b_k) and G the
-    graph times its edge importance."""
+    graph times its edge importance: the 1x1 convolution, then the partition sum."""
 
-    def __init__(self, in_channels: int, out_channels: int, num_partitions: int, fast: bool):
+    def __init__(self, in_channels: int, out_channels: int, num_partitions: int):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels * num_partitions, kernel_size=1)
-        self.fast = fast
 
     def forward(self, x: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
-        if self.fast:
-            return ops.graph_convolution(x, graph, self.conv)
         y = self.conv(x)
         b, _, t, v = y.shape
         return torch.einsum("nkctv,kvw->nctw", y.view(b, len(graph), -1, t, v), graph)
 
+    def flops(self, x: torch.Tensor, graph: torch.Tensor, y: torch.Tensor, differentiated: bool) -> Flops:
+        """What one call on x with output y executes (backward: twice the forward, input and weight gradients)."""
+        k, v = graph.shape[:2]
+        forward = 2 * y.numel() * k * x.shape[1] + 2 * y.numel() * k * v
+        return {"graph convolution": (3 if differentiated else 1) * forward}, 0
+
+
+class FastGraphConvolution(GraphConvolution):
+    """The same function and parameters, computed by ``ops.graph_convolution``: aggregation over joints first (fewer
+    FLOPs), recomputed in backward instead of kept."""
+
+    def forward(self, x: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
+        return ops.graph_convolution(x, graph, self.conv)
+
+    def flops(self, x, graph, y, differentiated):
+        """Aggregation four times when differentiated (forward, backward's recomputation, its two gradients), the
+        mixing three times."""
+        k, v = graph.shape[:2]
+        aggregation, mixing = 2 * x.numel() * k * v, 2 * y.numel() * x.shape[1] * k
+        if not differentiated:
+            return {"graph convolution": aggregation + mixing}, 0
+        return {"graph convolution": 4 * aggregation + 3 * mixing}, ops.repeated_flops(x, graph)
+
+
+class TemporalConvolution(nn.Sequential):
+    """BatchNorm-ReLU-temporal convolution-BatchNorm-dropout, (B, C, T, V) -> (B, C, T / stride, V); the layers keep
+    the field's positions (``tcn.0`` ... ``tcn.4``)."""
+
+    def __init__(self, channels: int, kernel: int, stride: int, dropout: nn.Module):
+        super().__init__(nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+                         nn.Conv2d(channels, channels, (kernel, 1), (stride, 1), ((kernel - 1) // 2, 0)),
+                         nn.BatchNorm2d(channels), dropout)
+
+    @property
+    def conv(self) -> nn.Conv2d:
+        return self[2]
+
+    def flops(self, x: torch.Tensor, y: torch.Tensor, differentiated: bool) -> Flops:
+        return {"temporal convolution": (3 if differentiated else 1) * 2 * y.numel() * self.conv.in_channels
+                * self.conv.kernel_size[0]}, 0
+
+
+class RecomputedTemporalConvolution(TemporalConvolution):
+    """The same layers; the BatchNorm-ReLU input of the convolution recomputed in backward instead of kept
+    (``ops.batchnorm_relu_conv``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norm, conv, output_norm, dropout = self[0], self.conv, self[3], self[4]
+        return dropout(output_norm(ops.batchnorm_relu_conv(x, norm, conv)))
+
+
+class ResidualProjection(nn.Sequential):
+    """The residual branch where the shape changes: a (strided) 1x1 convolution and BatchNorm (``residual.0``,
+    ``residual.1``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, conv: type[nn.Module] | None = None):
+        conv = conv(in_channels, out_channels, stride) if conv else nn.Conv2d(in_channels, out_channels, 1, (stride, 1))
+        super().__init__(conv, nn.BatchNorm2d(out_channels))
+
+    def flops(self, x: torch.Tensor, y: torch.Tensor, differentiated: bool) -> Flops:
+        return {"1x1 residual convolution": (3 if differentiated else 1) * 2 * y.numel() * x.shape[1]}, 0
+
+
+class RecomputedResidualProjection(ResidualProjection):
+    """The same layers computed by ``ops.pointwise_conv_batchnorm``: the convolution's output recomputed in backward
+    instead of kept (one more forward of the 1x1 convolution)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__(in_channels, out_channels, stride, ops.PointwiseConv2d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.pointwise_conv_batchnorm(x, self[0], self[1])
+
+    def flops(self, x, y, differentiated):
+        executed, _ = super().flops(x, y, differentiated)
+        repeated = 2 * y.numel() * x.shape[1] if ops.recomputes(x, self[1]) else 0
+        executed["1x1 residual convolution"] += repeated
+        return executed, repeated
+
+
+# (graph convolution, temporal convolution, residual projection, dropout) of each encoder.kernels / recompute choice
+VARIANTS = {
+    ("reference", False): (GraphConvolution, TemporalConvolution, ResidualProjection, nn.Dropout),
+    ("fast", False): (FastGraphConvolution, TemporalConvolution,
+                      lambda c_in, c_out, s: ResidualProjection(c_in, c_out, s, ops.PointwiseConv2d), ops.Dropout),
+    ("fast", True): (FastGraphConvolution, RecomputedTemporalConvolution, RecomputedResidualProjection, ops.Dropout),
+}
+
 
 class STGCNBlock(nn.Module):
-    """Graph convolution, then BatchNorm-ReLU-temporal convolution-BatchNorm-dropout, plus a residual; ReLU."""
+    """Graph convolution, then the temporal convolution, plus a residual; ReLU. ``kernels`` and ``recompute`` choose
+    the units (``VARIANTS``: the same functions and parameters, computed differently)."""
 
     def __init__(self, in_channels: int, out_channels: int, num_partitions: int, temporal_kernel: int, stride: int,
-                 dropout: float, residual: bool, fast: bool, recompute: bool):
+                 dropout: float, residual: bool, kernels: str = "fast", recompute: bool = True):
         super().__init__()
+        graph_convolution, temporal, projection, dropout_layer = VARIANTS[kernels, kernels == "fast" and recompute]
         self.out_channels = out_channels
-        self.recompute = fast and recompute
-        self.gcn = GraphConvolution(in_channels, out_channels, num_partitions, fast)
-        self.tcn = nn.Sequential(
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, (temporal_kernel, 1), (stride, 1), ((temporal_kernel - 1) // 2, 0)),
-            nn.BatchNorm2d(out_channels),
-            ops.Dropout(dropout) if fast else nn.Dropout(dropout),
-        )
+        self.gcn = graph_convolution(in_channels, out_channels, num_partitions)
+        self.tcn = temporal(out_channels, temporal_kernel, stride, dropout_layer(dropout))
         if not residual:
             self.residual = None
         elif in_channels == out_channels and stride == 1:
             self.residual = nn.Identity()
         else:
-            conv = ops.PointwiseConv2d if fast else lambda c_in, c_out, s: nn.Conv2d(c_in, c_out, 1, (s, 1))
-            self.residual = nn.Sequential(conv(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
+            self.residual = projection(in_channels, out_channels, stride)
 
     def forward(self, x: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
         # x: (B, C_in, T, V) -> (B, C_out, T / stride, V)
-        y = self.gcn(x, graph)
-        if self.recompute:
-            norm, _, conv, output_norm, dropout = self.tcn
-            y = dropout(output_norm(ops.batchnorm_relu_conv(y, norm, conv)))
-        else:
-            y = self.tcn(y)
-        # in place: nothing keeps y for backward, and a new tensor would fault its pages in
-        if self.recompute and isinstance(self.residual, nn.Sequential):
-            y += ops.pointwise_conv_batchnorm(x, *self.residual)
-        elif self.residual is not None:
-            y += self.residual(x)
+        y = self.tcn(self.gcn(x, graph))
+        if self.residual is not None:
+            y += self.residual(x)  # in place: nothing keeps y for backward, and a new tensor would fault its pages in
         return y.relu_()
 
 
@@ -131,7 +207,7 @@ class STGCN(nn.Module):
                 (2 * h, 2 * h, 1), (2 * h, 4 * h, 2), (4 * h, 4 * h, 1), (4 * h, out_channels, 1)]
         self.st_gcn_networks = nn.ModuleList(
             STGCNBlock(c_in, c_out, k, temporal_kernel, stride, dropout=0.0 if i == 0 else dropout, residual=i > 0,
-                       fast=kernels == "fast", recompute=recompute)
+                       kernels=kernels, recompute=recompute)
             for i, (c_in, c_out, stride) in enumerate(plan))
         self.edge_importance = nn.ParameterList(nn.Parameter(torch.ones(k, v, v)) for _ in plan)
         self.out_channels = out_channels
