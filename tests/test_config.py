@@ -53,3 +53,19 @@ def test_bad_files_name_the_file(tmp_path):
 def test_every_built_in_config_loads():
     for path in CONFIG_DIR.glob("*.yaml"):
         load_config([path])
+
+
+def test_each_choice_is_its_modules_registry():
+    """The config names the values of settings whose modules need torch (it does not import torch): each list must
+    be its module's own, so that adding a stream, mix mode, encoder variant, method or protocol in its module and
+    not here (or the reverse) fails."""
+    from skelemix.config import CHOICES, PROTOCOL_SECTIONS
+    from skelemix.data.streams import STREAMS
+    from skelemix.evaluation.protocols import PROTOCOLS
+    from skelemix.methods import METHODS
+    from skelemix.mixing import MODES
+    from skelemix.models.stgcn import INITS, KERNELS
+
+    assert CHOICES["data.stream"] == STREAMS and CHOICES["method.mix.mode"] == MODES
+    assert CHOICES["encoder.init"] == INITS and CHOICES["encoder.kernels"] == KERNELS
+    assert CHOICES["method.name"] == tuple(METHODS) and PROTOCOL_SECTIONS == tuple(PROTOCOLS)

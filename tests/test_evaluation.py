@@ -9,6 +9,7 @@ import torch
 
 from skelemix.evaluation.knn import knn_scores
 from skelemix.evaluation.results import top_k_accuracy
+from skelemix.config import LinearEval
 from skelemix.evaluation.linear import linear_probe
 
 
@@ -46,7 +47,8 @@ def test_linear_probe_learns_separable_classes_at_any_feature_scale():
     centres = torch.randn(4, 16, generator=generator) * 3
     labels = torch.arange(4).repeat(30)
     features = (centres[labels] + torch.randn(120, 16, generator=generator)) * 1000  # huge, like random encoders
-    scores, *_ = linear_probe(features[:80], labels[:80], features[80:], num_classes=4, epochs=20, milestones=(15,))
+    scores, *_ = linear_probe(features[:80], labels[:80], features[80:], num_classes=4,
+                              settings=LinearEval(epochs=20, milestones=[15]))
     assert scores.shape == (40, 4)
     assert torch.allclose(scores.sum(dim=1), torch.ones(40))
     assert (scores.argmax(dim=1) == labels[80:]).float().mean() > 0.9

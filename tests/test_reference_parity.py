@@ -12,6 +12,7 @@ from torch import nn
 from skelemix.config import ConfigError, load_config
 from skelemix.data.preprocess import Preprocessing, preprocess, resize_frames
 from skelemix.evaluation.finetune import Finetuner
+from skelemix.config import LinearEval
 from skelemix.evaluation.linear import linear_probe
 from skelemix.graph import adjacency
 from skelemix.layouts import SkeletonLayout, get_layout
@@ -140,14 +141,14 @@ def test_linear_probe_on_raw_features_with_the_reference_head():
     centres = torch.tensor([[50.0, 0.0], [0.0, 50.0]])
     labels = torch.arange(40) % 2
     features = centres[labels] + torch.randn(40, 2, generator=generator)
-    scores, head, mean, std = linear_probe(features, labels, features, num_classes=2, epochs=3, lr=0.01,
-                                           standardize=False, head_init="reference")
+    scores, head, mean, std = linear_probe(features, labels, features, 2, LinearEval(
+        epochs=3, lr=0.01, standardize=False, head_init="reference"))
     assert torch.equal(mean, torch.zeros(2)) and torch.equal(std, torch.ones(2))
     assert (scores.argmax(dim=1) == labels).float().mean() == 1.0
-    _, _, mean, std = linear_probe(features, labels, features, num_classes=2, epochs=1)
+    _, _, mean, std = linear_probe(features, labels, features, 2, LinearEval(epochs=1))
     torch.testing.assert_close(mean, features.mean(dim=0))
     with pytest.raises(ValueError, match="head_init"):
-        linear_probe(features, labels, features, num_classes=2, epochs=1, head_init="xavier")
+        linear_probe(features, labels, features, 2, LinearEval(epochs=1, head_init="xavier"))
 
 
 @pytest.mark.parametrize("mode, changes", [("train", True), ("eval", False)])

@@ -1,11 +1,10 @@
 """Where CPU tensors' memory comes from: mimalloc where it is installed, else glibc's heap tuned to keep them.
 
 A training step frees one encoder pass's activations and allocates the next pass's. glibc serves them from one
-heap, and the freed blocks of many sizes fragment it: a float32 SkeleMixCLR+ step at batch 128 held 4.0-4.4 GB
-resident for a live set of about 2.1 GB. mimalloc keeps freed memory in size-segregated pages and takes it again
-for the next block of a similar size: 2.3-2.4 GB at the same speed (benchmarks/pretrain.md). Its purging (freed
-pages handed back to the system a second later) is turned off (``MIMALLOC_PURGE_DELAY=-1``): it made every pass
-fault its pages in again, a quarter slower for 0.2-0.3 GB.
+heap, and the freed blocks of many sizes fragment it: a step holds about twice its live set resident. mimalloc keeps
+freed memory in size-segregated pages and takes it again for the next block of a similar size, at the same speed.
+Its purging (freed pages handed back to the system a second later) is turned off (``MIMALLOC_PURGE_DELAY=-1``): it
+made every pass fault its pages in again, slower for little memory. The measurements: benchmarks/pretrain.md.
 
 mimalloc replaces malloc only when it is loaded before the program starts, so ``restart_with_mimalloc``, the first
 thing the ``skelemix`` executable does, starts the same command again with mimalloc in ``LD_PRELOAD`` (as torch's
@@ -16,12 +15,12 @@ MIMALLOC_PURGE_DELAY=-1 python train.py``. ``SKELEMIX_ALLOCATOR=system`` keeps t
 
 ``tune_allocator``, which pretraining, the demo and the benchmarks call before torch loads (torch reads
 ``THP_MEM_ALLOC_ENABLE`` at its first allocation), asks torch to align allocations of 2 MB and more to huge pages
-(faster on glibc's heap; on mimalloc a 0.1 GB lower peak). On the system's allocator it also keeps tensors on
+(faster on glibc's heap; on mimalloc a slightly lower peak). On the system's allocator it also keeps tensors on
 glibc's heap: glibc maps an allocation above its mmap threshold (which floats between 128 kB and 32 MB) with a
 fresh mmap and unmaps it when freed, and it returns the free top of its heap to the system once that exceeds
-128 kB, so every pass faulted its pages in and zeroed them again (a new 105 MB tensor took 113 ms to fill, an
-existing one 9 ms). The mmap threshold goes to 256 MB and the trim threshold to its maximum (2 GB), so freed
-activations are reused in place: on 2 cores a float32 SkeleMixCLR+ step 1.29x faster than glibc's defaults.
+128 kB, so every pass faulted its pages in and zeroed them again, an order of magnitude slower than writing into
+pages already mapped. The mmap threshold goes to 256 MB and the trim threshold to its maximum (2 GB), so freed
+activations are reused in place (benchmarks/pretrain.md has the step's speed with and without).
 
 Example:
     >>> restart_with_mimalloc()   # doctest: +SKIP

@@ -4,8 +4,8 @@ A step is what training does per batch: two augmented views, SkeleMix, the encod
 backward, the SGD update and the queue update. Data are random tensors of the requested shape held in
 memory (the cost of a step does not depend on the values). The FLOP count of one step comes from
 ``torch.utils.flop_counter``, less the forward work the encoder computes again in backward (work the mathematics
-does not need: each graph convolution's aggregation, about 1.5% of a step, and with ``encoder.recompute`` the
-residual 1x1 convolutions, about 0.6%); efficiency = achieved GFLOP/s / float32 matmul GFLOP/s
+does not need: each graph convolution's aggregation and, with ``encoder.recompute``, the residual 1x1
+convolutions, as each unit's ``flops`` reports them); efficiency = achieved GFLOP/s / float32 matmul GFLOP/s
 measured in the same run, a ratio that stays meaningful on any CPU.
 
 The preparation benchmark writes NTU-format text files of synthetic motions (sized like real NTU files:

@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..config import EvalConfig
+
 from .options import (EVALUATION, BenchmarkOpt, DataOpt, JsonOpt, PngOpt, RandomInit, RunDirs, Source, from_hub,
                       int_list, with_options)
 
@@ -18,7 +20,10 @@ visualize_app = typer.Typer(help="Figures, written as PNG.", no_args_is_help=Tru
 
 FromScratch = Annotated[bool, typer.Option(help="Train the same network from random weights: the supervised "
                                                 "reference.")]
-Epochs = Annotated[Optional[int], typer.Option(min=1, help="Epochs [default: config, 110; linear 100].")]
+DEFAULTS = EvalConfig()  # what a recipe's eval section starts from; the run's own config may set other values
+Epochs = Annotated[Optional[int], typer.Option(min=1, help=f"Epochs [default: the run's config; without a recipe's "
+                                                          f"value {DEFAULTS.finetune.epochs}, linear "
+                                                          f"{DEFAULTS.linear.epochs}].")]
 
 
 def _evaluate(protocol: str, source: Path, untrained: bool, evaluation: dict, settings: dict,
@@ -44,8 +49,11 @@ def _evaluate(protocol: str, source: Path, untrained: bool, evaluation: dict, se
 @evaluate_app.command("knn")
 @with_options(EVALUATION, into="evaluation")
 def knn(source: Source, random_init: RandomInit = False,
-        k: Annotated[Optional[int], typer.Option(help="Neighbours [default: config, 20].")] = None,
-        temperature: Annotated[Optional[float], typer.Option(help="Vote temperature [default: 0.1].")] = None,
+        k: Annotated[Optional[int], typer.Option(help=f"Neighbours [default: the run's config; without a recipe's "
+                                                      f"value {DEFAULTS.knn.k}].")] = None,
+        temperature: Annotated[Optional[float], typer.Option(help=f"Vote temperature [default: the run's config; "
+                                                                  f"without a recipe's value "
+                                                                  f"{DEFAULTS.knn.temperature}].")] = None,
         evaluation: dict = None):
     """Weighted kNN on clean backbone features (cosine similarity)."""
     _evaluate("knn", source, random_init, evaluation, {"knn.k": k, "knn.temperature": temperature})
@@ -54,8 +62,11 @@ def knn(source: Source, random_init: RandomInit = False,
 @evaluate_app.command("linear")
 @with_options(EVALUATION, into="evaluation")
 def linear(source: Source, random_init: RandomInit = False, epochs: Epochs = None,
-           lr: Annotated[Optional[float], typer.Option(help="SGD learning rate [default: 3.0].")] = None,
-           batch_size: Annotated[Optional[int], typer.Option(help="Batch size [default: 128].")] = None,
+           lr: Annotated[Optional[float], typer.Option(help=f"SGD learning rate [default: the run's config; without a "
+                                                            f"recipe's value {DEFAULTS.linear.lr}].")] = None,
+           batch_size: Annotated[Optional[int], typer.Option(help=f"Batch size [default: the run's config; without a "
+                                                                  f"recipe's value {DEFAULTS.linear.batch_size}].")]
+           = None,
            evaluation: dict = None):
     """Linear classifier on the frozen encoder; reports the final epoch."""
     _evaluate("linear", source, random_init, evaluation,
@@ -65,7 +76,7 @@ def linear(source: Source, random_init: RandomInit = False, epochs: Epochs = Non
 @evaluate_app.command("finetune")
 @with_options(EVALUATION, into="evaluation")
 def finetune(source: Source, from_scratch: FromScratch = False, epochs: Epochs = None, evaluation: dict = None):
-    """Encoder and a linear head trained on every labelled training sample (lr 0.1, 110 epochs, warm-up 10)."""
+    """Encoder and a linear head trained on every labelled training sample (eval.finetune of the run's config)."""
     _evaluate("finetune", source, from_scratch, evaluation, {"finetune.epochs": epochs})
 
 
@@ -74,7 +85,8 @@ def finetune(source: Source, from_scratch: FromScratch = False, epochs: Epochs =
 def semi(source: Source,
          fraction: Annotated[float, typer.Option(help="Labelled share of the training set (0.01, 0.1).")],
          from_scratch: FromScratch = False, epochs: Epochs = None,
-         seed: Annotated[Optional[int], typer.Option(help="Draws the subset [default: config, 0].")] = None,
+         seed: Annotated[Optional[int], typer.Option(help=f"Draws the subset [default: the run's config; without a "
+                                                         f"recipe's value {DEFAULTS.semi.seed}].")] = None,
          evaluation: dict = None):
     """Finetune on a class-balanced subset: round(fraction x class count) per class, at least one (recorded)."""
     _evaluate("semi", source, from_scratch, evaluation, {"finetune.epochs": epochs, "semi.seed": seed},

@@ -19,6 +19,8 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..config import FinetuneEval
 from ..layouts import SkeletonLayout
 from ..models import STGCN
 from ..schedule import lr_factor
@@ -73,16 +75,17 @@ class Finetuner(L.LightningModule):
         return [optimizer], [schedule]
 
 
-def finetune(encoder: STGCN, layout: SkeletonLayout, stream: str, train_loader, num_classes: int, epochs: int,
-             lr: float, momentum: float, weight_decay: float, milestones: list[int], warmup: int,
-             accelerator: str = "auto", precision: str = "32-true", seed: int = 0, progress: bool = False,
-             nesterov: bool = False, encoder_mode: str = "train") -> Classifier:
-    """Train for ``epochs`` and return the classifier, in eval mode. ``nesterov`` and ``encoder_mode="eval"`` are
-    the reference code's finetuning (Nesterov momentum; the encoder in eval mode while it trains)."""
+def finetune(encoder: STGCN, layout: SkeletonLayout, stream: str, train_loader, num_classes: int,
+             settings: FinetuneEval = FinetuneEval(), accelerator: str = "auto", precision: str = "32-true",
+             seed: int = 0, progress: bool = False) -> Classifier:
+    """Train with ``settings`` (the config's ``eval.finetune``; the batch size is the loader's) and return the
+    classifier, in eval mode. ``settings.nesterov`` and ``encoder_mode="eval"`` are the reference code's finetuning
+    (Nesterov momentum; the encoder in eval mode while it trains)."""
     L.seed_everything(seed, verbose=False)
-    model = Finetuner(encoder, layout, stream, num_classes, lr, momentum, weight_decay, milestones, warmup,
-                      nesterov, encoder_mode)
-    trainer = L.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, precision=precision, logger=False,
+    s = settings
+    model = Finetuner(encoder, layout, stream, num_classes, s.lr, s.momentum, s.weight_decay, s.milestones, s.warmup,
+                      s.nesterov, s.encoder_mode)
+    trainer = L.Trainer(max_epochs=settings.epochs, accelerator=accelerator, devices=1, precision=precision, logger=False,
                         enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
                         log_every_n_steps=1)
     trainer.fit(model.train(), train_loader)  # Lightning keeps modules' modes: the copied encoder was in eval mode

@@ -93,9 +93,8 @@ def linear(setting: Setting) -> Outcome:
     train_x, train_y = setting.features("train")
     test_x, test_y = setting.features("test")
     probe = setting.config.eval.linear
-    scores, head, mean, std = linear_probe(train_x, train_y, test_x, setting.prepared.num_classes,
-                                           **dataclasses.asdict(probe), seed=setting.config.train.seed,
-                                           progress=setting.progress)
+    scores, head, mean, std = linear_probe(train_x, train_y, test_x, setting.prepared.num_classes, probe,
+                                           seed=setting.config.train.seed, progress=setting.progress)
     classifier = Classifier(setting.model.encoder, setting.model.layout, setting.config.data.stream,
                             setting.prepared.num_classes)
     classifier.head.load_state_dict(head.state_dict())
@@ -106,11 +105,11 @@ def linear(setting: Setting) -> Outcome:
 def finetune(setting: Setting, train: list[int] | None = None, extra: dict | None = None) -> Outcome:
     """The encoder and a linear head trained on the training split (or the ``train`` indices); the final epoch's."""
     train = setting.prepared.split(setting.benchmark)["train"] if train is None else train
-    settings = dataclasses.asdict(setting.config.eval.finetune)
-    loader = DataLoader(SplitDataset(setting.prepared, train),
-                        batch_size=min(settings.pop("batch_size"), len(train)), shuffle=True)
+    settings = setting.config.eval.finetune
+    loader = DataLoader(SplitDataset(setting.prepared, train), batch_size=min(settings.batch_size, len(train)),
+                        shuffle=True)
     classifier = finetune_encoder(setting.model.encoder, setting.model.layout, setting.config.data.stream, loader,
-                                  setting.prepared.num_classes, **settings, accelerator=setting.accelerator,
+                                  setting.prepared.num_classes, settings, accelerator=setting.accelerator,
                                   precision=setting.precision, seed=setting.config.train.seed,
                                   progress=setting.progress)
     scores, test_y = map_batches(lambda x: classifier(x).softmax(dim=1), setting.loader("test"), setting.accelerator,

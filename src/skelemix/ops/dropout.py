@@ -1,7 +1,7 @@
 """Inverted dropout whose CPU mask compares 16 random bits per element with p, drawn 64 bits at a time.
 
-torch's CPU generator is serial, and drawing a uniform float per element took 6% of a float32 SkeleMixCLR+ step;
-this mask is about 2x cheaper than uniform draws and 3-5x cheaper than ``nn.Dropout`` at the last block's size.
+torch's CPU generator is serial, and drawing a uniform float per element was a visible share of a float32
+SkeleMixCLR+ step; this mask is several times cheaper than ``nn.Dropout`` (benchmarks/pretrain.md).
 Elements are kept with probability q = 1 - round(p 2^16) / 2^16 (exactly 1 - p for the default 0.5, within 2^-16
 otherwise) and scaled by 1 / q, so the expectation is exact. Off the CPU, ``nn.Dropout``'s kernel.
 

@@ -5,11 +5,11 @@ channels followed by a sum over the K partitions of the graph: y[b, o, t, w] = s
 b_k)[o] A_k[v, w]. ``aggregate_then_mix`` computes the same function the other way round, aggregating over the
 joints first (intermediates of C_in <= C_out channels), partition by partition into one accumulating ``baddbmm``,
 with no permuted copy. Backward recomputes the aggregation instead of keeping it: the aggregated tensors were the
-largest activations a block kept (0.7 of 2.5 GB in a batch of 128 two-person sequences), and recomputing them costs
-about 1.5% of a training step's FLOPs (``GraphAggregation.repeated_flops``, which the benchmark subtracts).
+largest activations a block kept, and recomputing them is a small share of a training step's FLOPs
+(``repeated_flops``, which the benchmark subtracts).
 
-oneDNN's 1x1 convolution ran at 8 GFLOP/s on the encoder's layout where a matmul of the same shape ran at about
-100, hence ``PointwiseConv2d``.
+oneDNN's 1x1 convolution ran an order of magnitude slower on the encoder's layout than a matmul of the same shape,
+hence ``PointwiseConv2d`` (benchmarks/pretrain.md has both measurements).
 
 Example:
     >>> import torch

@@ -7,12 +7,11 @@ it, each the same function as the modules it stands for.
   convolution's 9 multiply-adds per element and output channel).
 - ``pointwise_conv_batchnorm(x, conv, norm)``: the residual branch BatchNorm(1x1 convolution of x). Autograd would
   keep the convolution's output and its strided input; this keeps x, which the block's graph convolution keeps
-  anyway, and recomputes the 1x1 convolution in backward (about 0.5% of a SkeleMixCLR+ step's FLOPs).
+  anyway, and recomputes the 1x1 convolution in backward (a small share of a step's FLOPs).
 
 A training pass thus holds one activation fewer per block, and two more fewer in the three blocks with a residual
-convolution. Measured on a SkeleMixCLR+ step at batch 128, 64 frames, two persons: 0.95 GB less peak memory in float32
-and 0.5 GB in bf16, for 2.5% and 7% of the speed; at small batches it is 12% slower for little memory
-(benchmarks/pretrain.md), hence ``encoder.recompute``. Forward and backward call the ATen kernels autograd would
+convolution: less peak memory for some speed, a trade that depends on the batch (benchmarks/pretrain.md), hence
+``encoder.recompute``. Forward and backward call the ATen kernels autograd would
 (``native_batch_norm``, the convolutions and their backwards), running statistics are updated once, as
 ``nn.BatchNorm2d`` does, and only the recomputed ReLU input may differ from the forward's by a rounding (its affine
 map is evaluated as x * (weight * invstd) + (bias - mean * weight * invstd), as the CPU kernel does). Under autocast
