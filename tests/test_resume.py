@@ -1,5 +1,6 @@
 """Never losing work: exact resume after kill -9, damaged checkpoints, non-finite losses, Ctrl-C, a full disk."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -59,6 +60,26 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_queue_and_pointer(da
     assert resumed["global_step"] == whole["global_step"] == 5 * 12
     assert_same_state(whole, resumed)
     assert (killed / "logs" / "resumed-1" / "metrics.csv").is_file() and (killed / "logs" / "metrics.csv").is_file()
+
+
+def test_a_run_stopped_by_ctrl_c_mid_epoch_resumes_on_the_same_batches(data, tmp_path):
+    """interrupted.ckpt is written in the middle of an epoch: resuming continues that epoch's order after the batches
+    it had done (the loader's state), so the run ends where an uninterrupted one does."""
+
+    class CtrlC(Callback):  # Ctrl-C during step 17, the 6th batch of the second epoch
+        def on_train_batch_start(self, trainer, module, batch, batch_index):
+            if trainer.global_step == 17:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    config = load_config(["synthetic", "skelemixclr"], small(data, "train.epochs=3"))
+    pretrain(config, tmp_path / "whole", progress=False)
+    with pytest.raises(KeyboardInterrupt, match="interrupted at step 18"):
+        pretrain(config, tmp_path / "stopped", progress=False, callbacks=(CtrlC(),))
+    assert read_checkpoint(tmp_path / "stopped" / "checkpoints" / "interrupted.ckpt")["global_step"] == 18
+    pretrain(config, tmp_path / "stopped", progress=False, resume=True)
+    whole, resumed = read_checkpoint(tmp_path / "whole"), read_checkpoint(tmp_path / "stopped")
+    assert resumed["global_step"] == whole["global_step"] == 3 * 12
+    assert_same_state(whole, resumed)
 
 
 def test_a_damaged_latest_checkpoint_is_named_and_the_previous_one_used(data, tmp_path):

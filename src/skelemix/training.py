@@ -350,6 +350,10 @@ def _fit(config: Config, run_dir: Path, model: L.LightningModule, datasets: list
                          f"ranks")
     per_rank = train.batch_size // trainer.world_size
     train_loader = loader(clips, per_rank, shuffle=True, drop_last=True, num_workers=config.data.num_workers)
+    if checkpoint is not None:  # a checkpoint written mid-epoch continues that epoch's order after its batches
+        loop = read_checkpoint(checkpoint).get("loops", {}).get("fit_loop", {})
+        # "processed": the batch a step-end checkpoint is written in counts as done, as Lightning's restart counts it
+        train_loader.batches_done = loop.get("epoch_loop.batch_progress", {}).get("current", {}).get("processed", 0)
     if len(train_loader) < trainer.world_size:
         raise ValueError(f"{prepared.path}: fewer training samples than one batch of {train.batch_size}")
     trainer.log_every_n_steps = min(train.log_every_n_steps, len(train_loader) // trainer.world_size)

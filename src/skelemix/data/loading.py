@@ -1,7 +1,9 @@
 """Torch datasets and loaders over a prepared dataset's split, and over several datasets for pretraining.
 
 Items are (x (C, T, V, M) float32, label, index). Augmentations are not applied here: they run batched on
-the training device, so loader workers carry no random state that could repeat across epochs.
+the training device, so loader workers carry no random state that could repeat across epochs. A shuffled loader
+(``ResumableLoader`` over an ``EpochOrder``) is checkpointed with the run, so that an epoch stopped in its middle
+continues in its own order.
 
 Example:
     >>> loader = split_loader(PreparedDataset("prepared/synthetic"), "xsub", "train", batch_size=64)  # doctest: +SKIP
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from ..layouts import map_joints
 from .format import DatasetError, PreparedDataset
@@ -46,9 +48,57 @@ def split_loader(prepared: PreparedDataset, benchmark: str, part: str, batch_siz
 
 def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, drop_last: bool = False,
            num_workers: int = 0) -> DataLoader:
-    """A loader of skelemix's items (pinned memory where a GPU is present)."""
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=num_workers,
-                      pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0)
+    """A loader of skelemix's items (pinned memory where a GPU is present); shuffled in an ``EpochOrder``."""
+    return ResumableLoader(dataset, batch_size=batch_size, sampler=EpochOrder(dataset) if shuffle else None,
+                           drop_last=drop_last, num_workers=num_workers, pin_memory=torch.cuda.is_available(),
+                           persistent_workers=num_workers > 0)
+
+
+class EpochOrder(RandomSampler):
+    """RandomSampler's shuffle, drawn the same way (a seed from torch's global generator when an epoch starts), kept
+    so that an epoch stopped in the middle can continue in its own order: after ``continue_epoch(seed, start)`` the
+    next epoch is the one that ``seed`` orders, from its ``start``-th sample on. ``seed``: the current epoch's."""
+
+    seed: int | None = None
+    _continued: tuple[int, int] | None = None
+
+    def continue_epoch(self, seed: int, start: int) -> None:
+        self._continued = (seed, start)
+
+    @property
+    def continuing(self) -> bool:
+        return self._continued is not None
+
+    def __iter__(self):
+        seed, start = self._continued or (int(torch.empty((), dtype=torch.int64).random_().item()), 0)
+        self._continued, self.seed = None, seed
+        generator = torch.Generator()
+        generator.manual_seed(seed)
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()[start:]
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader that Lightning checkpoints: its state is its ``EpochOrder``'s seed (none under a distributed
+    sampler). Set ``batches_done`` (the checkpoint's batches of the unfinished epoch) before the state is loaded, and
+    loading it continues that epoch's order after them, so that a run stopped mid-epoch resumes on the same batches."""
+
+    batches_done = 0
+
+    def state_dict(self) -> dict:
+        return {"seed": self.sampler.seed} if isinstance(self.sampler, EpochOrder) else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if isinstance(self.sampler, EpochOrder) and state.get("seed") is not None and 0 < self.batches_done < len(self):
+            self.sampler.continue_epoch(state["seed"], self.batches_done * self.batch_size)
+
+    def __iter__(self):
+        if not (isinstance(self.sampler, EpochOrder) and self.sampler.continuing):
+            return super().__iter__()
+        # an iterator draws a seed from torch's generator, which the stopped epoch did when it began, not here
+        state = torch.get_rng_state()
+        iterator = super().__iter__()
+        torch.set_rng_state(state)
+        return iterator
 
 
 class PretrainingClips(Dataset):
