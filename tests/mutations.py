@@ -36,6 +36,10 @@ MUTATIONS = [
      "bone = x - x[:, :, :, parents]", "bone = x[:, :, :, parents] - x", "tests/test_encoder.py"),
     ("live window: a joint not filled from where it was seen before the window", "src/skelemix/data/recordings.py",
      "            if earlier:\n                times, values", "            if False:\n                times, values", "tests/test_stream.py"),
+    ("a stopped epoch resumed from its start", "src/skelemix/data/loading.py",
+     "and 0 < self.batches_done < len(self):", "and 0 > self.batches_done:", "tests/test_resume.py::test_a_run_stopped_by_ctrl_c_mid_epoch_resumes_on_the_same_batches"),
+    ("the resumed iterator's seed draw kept", "src/skelemix/data/loading.py",
+     "        torch.set_rng_state(state)\n        return iterator", "        return iterator", "tests/test_resume.py::test_a_run_stopped_by_ctrl_c_mid_epoch_resumes_on_the_same_batches"),
     ("the DDP all-reduce on the first term", "src/skelemix/methods/skeletonclr.py",
      "backward(term, index == self.loss_term_count - 1)", "backward(term, index == 0)", "tests/test_losses.py"),
 ]
