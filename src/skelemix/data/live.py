@@ -16,8 +16,9 @@ format              a line                                                      
 :class:`LiveRecording` reads the lines one at a time with the readers' own per-frame parsers, follows people with
 the same tracker as the file readers (``recordings.PeopleTracker``) and keeps the last ``window`` frames;
 ``window_bodies()`` gives them as (M, W, K, 3) with the gaps filled in as the file readers fill them
-(``recordings.fill_missing``), but from the window's frames only: a joint missing at the window's end is held
-where it was last seen, since the frames after it have not arrived.
+(``recordings.fill_missing``), from the window's frames and where each joint was last seen before the window: only
+a joint missing at the window's end is filled otherwise, held where it was last seen, since the frames after it have
+not arrived.
 
 :func:`frame_lines` turns a recorded clip of any reader's format (``clips.FORMATS``) into such lines.
 
@@ -106,13 +107,10 @@ class LiveRecording:
         if points is None:  # nobody, and the joints per person are not known yet
             self.empty_before_shape += 1
             return True
-        if not self.frames and self.empty_before_shape:
+        if self.last_seen is None:  # the first frame that tells the joints: the frames of nobody before it are empty
+            self.last_seen, self.age = np.zeros_like(points[0]), np.zeros(points[1].shape, dtype=int)
             for _ in range(min(self.empty_before_shape, self.window - 1)):
                 self.frames.append((np.zeros_like(points[0]), np.zeros_like(points[1])))
-            self.empty_before_shape = 0
-            self.last_seen, self.age = np.zeros_like(points[0]), np.zeros(points[1].shape, dtype=int)
-        elif self.last_seen is None:
-            self.last_seen, self.age = np.zeros_like(points[0]), np.zeros(points[1].shape, dtype=int)
         if len(self.frames) == self.window:  # the oldest frame leaves the window: remember where its joints were
             leaving, leaving_seen = self.frames[0]
             self.age[self.age > 0] += 1
@@ -148,7 +146,8 @@ class LiveRecording:
         return points, points[..., 2] > 0
 
     def window_bodies(self) -> tuple[np.ndarray, str]:
-        """The window's bodies (M, W, K, 3), gaps filled in from the window's frames, and their layout."""
+        """The window's bodies (M, W, K, 3), gaps filled in from the window's frames and from where each joint was
+        last seen before it, and their layout."""
         if not self.frames:
             raise DatasetError(f"no person in the {self.count} frames read")
         if self.layout is None:  # OpenPose: BODY_25 and BODY_25B are told apart by where the joints lie
