@@ -19,7 +19,7 @@ from skelemix.data.openpose import read_detections
 from skelemix.data.recordings import track_people
 from skelemix.evaluation.classifier import Classifier, save_classifier
 from skelemix.evaluation.features import random_init
-from skelemix.inference import load_inputs
+from skelemix.inference import load_inputs, load_predictor
 from skelemix.layouts import get_layout, map_joints
 from skelemix.stream import replay, stream_inputs, stream_predictions
 
@@ -137,7 +137,7 @@ def test_replay_piped_into_predict_stream_gives_predict_windows(classifier):
     replayed.wait()
     assert streamed.returncode == 0 and replayed.returncode == 0, streamed.stderr
     live = [json.loads(line) for line in streamed.stdout.splitlines()]
-    recorded = list(stream_predictions(classifier, frame_lines(path), 48, 16, top_k=2))
+    recorded = list(stream_predictions(load_predictor(classifier), frame_lines(path), 48, 16, top_k=2))
     offline = json.loads(subprocess.run([*skelemix, "predict", str(classifier), str(path), "--window", "48",
                                          "--stride", "16", "--top-k", "2", "--json"], capture_output=True,
                                         text=True).stdout)

@@ -195,6 +195,13 @@ def upgrade(state: dict) -> dict:
     return state
 
 
+def batches_done_in_epoch(state: dict) -> int:
+    """How many batches of its last epoch a checkpoint's training loop had done ("processed": a checkpoint written at
+    a step's end counts that step, as Lightning's restart does); 0 where the state has no loop (imported files)."""
+    loop = state.get("loops", {}).get("fit_loop", {})
+    return loop.get("epoch_loop.batch_progress", {}).get("current", {}).get("processed", 0)
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoint IO: temporary file, fsync, rename; the replaced last.ckpt becomes last.previous.ckpt."""
 

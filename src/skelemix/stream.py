@@ -10,7 +10,8 @@ from that frame's arrival to the prediction.
 Example:
     >>> for line in replay(Path("Ges01_wavehand.csv"), fps=30):                         # doctest: +SKIP
     ...     print(line)
-    >>> for p in stream_predictions("linear-classifier.pt", sys.stdin, window=64, hop=8):   # doctest: +SKIP
+    >>> predictor = load_predictor("linear-classifier.pt")                                 # doctest: +SKIP
+    >>> for p in stream_predictions(predictor, sys.stdin, window=64, hop=8):                # doctest: +SKIP
     ...     print(p["start"], p["top"][0]["class"], p["latency_ms"])
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from .data.clips import read_clip
 from .data.format import DatasetError
 from .data.live import LiveRecording, frame_lines, single_clip
 from .data.preprocess import Preprocessing
-from .inference import load_predictor, model_input, top_classes
+from .inference import model_input, top_classes
 from .layouts import SkeletonLayout, get_layout, map_joints
 
 DEFAULT_FPS = 30.0  # where a recording does not say its frame rate
@@ -69,12 +70,13 @@ def stream_inputs(lines: Iterable[str], layout: SkeletonLayout, preprocessing: P
 
 
 @torch.inference_mode()
-def stream_predictions(classifier_file: str | Path, lines: Iterable[str], window: int = 64, hop: int = 8,
-                       top_k: int = 5, source: str = "-") -> Iterator[dict]:
-    """One prediction per hop over the poses in ``lines``: {"name": "<source>@<first frame>", "start", "end" (the
+def stream_predictions(predictor: tuple[dict, Callable[[torch.Tensor], torch.Tensor]], lines: Iterable[str],
+                       window: int = 64, hop: int = 8, top_k: int = 5, source: str = "-") -> Iterator[dict]:
+    """One prediction per hop over the poses in ``lines`` by ``predictor`` (``inference.load_predictor``'s (info,
+    function), loaded once, before the stream starts): {"name": "<source>@<first frame>", "start", "end" (the
     window's first and last frame), "time" (s since the first line), "latency_ms" (from the arrival of the window's
     last frame), "top": [{"class", "label", "probability"}, ...]}."""
-    info, function = load_predictor(classifier_file)
+    info, function = predictor
     layout, preprocessing = get_layout(info["layout"]), Preprocessing(**info["preprocessing"])
     for w in stream_inputs(lines, layout, preprocessing, window, hop, source):
         top = top_classes(function(torch.from_numpy(w.input[None])), info, top_k)[0]

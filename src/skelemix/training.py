@@ -27,7 +27,7 @@ import yaml
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from .checkpoints import INTERRUPTED, AtomicCheckpointIO, read_checkpoint, resume_checkpoint
+from .checkpoints import INTERRUPTED, AtomicCheckpointIO, batches_done_in_epoch, read_checkpoint, resume_checkpoint
 from .config import Config, ConfigError, config_from_dict, load_config, split_arguments
 from .data.format import DATASETS_FILE, PreparedDataset, fingerprint
 from .data.loading import PretrainingClips, loader, split_loader
@@ -300,10 +300,12 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
         print(f"skelemix: warning: {warning}", file=sys.stderr)
     run_dir = Path(run_dir)
     with claim_run_dir(run_dir, resume) as claim:
-        checkpoint, version = None, ""
+        checkpoint, version, batches_done = None, "", 0
         if resume:
             checkpoint, notes = resume_checkpoint(run_dir)
-            check_resumable(config, run_dir, read_checkpoint(checkpoint), prepared)
+            state = read_checkpoint(checkpoint)
+            check_resumable(config, run_dir, state, prepared)
+            batches_done = batches_done_in_epoch(state)
             for note in notes:
                 print(f"skelemix: {note}")
             version = f"resumed-{len(list((run_dir / 'logs').glob('resumed-*'))) + 1}"
@@ -317,13 +319,14 @@ def pretrain(config: Config, run_dir: str | Path, progress: bool = True, resume:
         if not resume:
             (run_dir / DATASETS_FILE).write_text(json.dumps([fingerprint(d) for d in datasets], indent=2))
         claim.started()
-        return _fit(config, run_dir, model, datasets, clips, checkpoint, version, progress, callbacks)
+        return _fit(config, run_dir, model, datasets, clips, checkpoint, batches_done, version, progress, callbacks)
 
 
 def _fit(config: Config, run_dir: Path, model: L.LightningModule, datasets: list[PreparedDataset],
-         clips: PretrainingClips, checkpoint: Path | None, version: str, progress: bool,
+         clips: PretrainingClips, checkpoint: Path | None, batches_done: int, version: str, progress: bool,
          callbacks: tuple[Callback, ...]) -> Path:
-    """Train ``model`` in the claimed ``run_dir`` (from ``checkpoint`` when resuming); write the summary."""
+    """Train ``model`` in the claimed ``run_dir`` (from ``checkpoint`` when resuming, which had done
+    ``batches_done`` batches of its epoch); write the summary."""
     prepared = datasets[0]
     split = prepared.split(config.data.benchmark)
     train = config.train
@@ -350,10 +353,7 @@ def _fit(config: Config, run_dir: Path, model: L.LightningModule, datasets: list
                          f"ranks")
     per_rank = train.batch_size // trainer.world_size
     train_loader = loader(clips, per_rank, shuffle=True, drop_last=True, num_workers=config.data.num_workers)
-    if checkpoint is not None:  # a checkpoint written mid-epoch continues that epoch's order after its batches
-        loop = read_checkpoint(checkpoint).get("loops", {}).get("fit_loop", {})
-        # "processed": the batch a step-end checkpoint is written in counts as done, as Lightning's restart counts it
-        train_loader.batches_done = loop.get("epoch_loop.batch_progress", {}).get("current", {}).get("processed", 0)
+    train_loader.batches_done = batches_done  # a checkpoint written mid-epoch continues that epoch's order after them
     if len(train_loader) < trainer.world_size:
         raise ValueError(f"{prepared.path}: fewer training samples than one batch of {train.batch_size}")
     trainer.log_every_n_steps = min(train.log_every_n_steps, len(train_loader) // trainer.world_size)

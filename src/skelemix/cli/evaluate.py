@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..config import EvalConfig
-
 from .options import (EVALUATION, BenchmarkOpt, DataOpt, JsonOpt, PngOpt, RandomInit, RunDirs, Source, from_hub,
                       int_list, with_options)
 
@@ -251,12 +251,12 @@ def predict(
 
 
 def _predict_stream(classifier: Path, source: str, top_k: int, as_json: bool, window: int, hop: int) -> None:
-    import sys
-
+    from ..inference import load_predictor
     from ..stream import stream_predictions
 
+    predictor = load_predictor(classifier)
     with (open(source) if source != "-" else contextlib.nullcontext(sys.stdin)) as lines:
-        for p in stream_predictions(classifier, lines, window, hop, top_k, source):
+        for p in stream_predictions(predictor, lines, window, hop, top_k, source):
             typer.echo(json.dumps(p) if as_json else
                        f"{p['time']:8.2f} s  frames {p['start']}-{p['end']}: {_top_line(p['top'])}  "
                        f"({p['latency_ms']:.1f} ms)")
@@ -269,8 +269,6 @@ def replay(recording: Annotated[Path, typer.Argument(help="A recorded clip: an O
                min=0, help="Frames per second [default: the recording's, else 30; 0: all at once].")] = None):
     """Print a recording one frame per line at its frame rate, as a live pose estimator would: pipe it into
     `skelemix predict MODEL --stream -`."""
-    import sys
-
     from ..stream import replay as replay_lines
 
     for line in replay_lines(recording, fps):

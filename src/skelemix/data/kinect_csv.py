@@ -51,10 +51,11 @@ def read_kinect_csv(path: Path, persons: int = 1) -> Clip:
     except UnicodeDecodeError as error:
         raise DatasetError(f"{path}: not a text CSV file ({error})") from None
     parsed = [parse_line(line, f"{path}: line {number}") for number, line in enumerate(lines, start=1)]
-    times, frames = zip(*[frame for frame in parsed if frame is not None]) if any(parsed) else ((), ())
+    frames = [frame for frame in parsed if frame is not None]  # (timestamp, joints) of each non-blank line
     if not frames:
         raise DatasetError(f"{path}: no frames")
-    joints = np.stack(frames)  # (T, 25, x y z state)
+    times = [time for time, _ in frames]
+    joints = np.stack([values for _, values in frames])  # (T, 25, x y z state)
     tracked = joints[..., 3] > 0
     if not tracked.any():
         raise DatasetError(f"{path}: the camera tracked no joint in any of its {len(frames)} frames")

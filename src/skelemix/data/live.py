@@ -45,7 +45,7 @@ from .clips import FORMATS, detect_format
 from .format import DatasetError
 from .keypoints_json import layout_of_names, mmpose_frame, named_frame
 from .kinect_csv import parse_line
-from .mediapipe import frames_from_csv, frame_landmarks, track_point
+from .mediapipe import LANDMARKS, frame_landmarks, frames_from_csv, track_point
 from .openpose import detect_model, frame_detections, frame_files
 from .recordings import PeopleTracker, fill_missing
 
@@ -127,17 +127,13 @@ class LiveRecording:
         if self.format == "mediapipe":
             landmarks = frame_landmarks(content, where)
             if landmarks is None:
-                return np.zeros((1, 33, 3)), np.zeros((1, 33), dtype=bool)
-            return track_point(landmarks, "image")[None], np.ones((1, 33), dtype=bool)
+                return np.zeros((1, LANDMARKS, 3)), np.zeros((1, LANDMARKS), dtype=bool)
+            return track_point(landmarks, "image")[None], np.ones((1, LANDMARKS), dtype=bool)
         if self.format == "openpose":
-            detections = frame_detections(content, where)
+            detections = frame_detections(content, where, self.keypoints)
             if self.keypoints is None and not len(detections):
                 return None
-            self.keypoints = self.keypoints or detections.shape[1]
-            if len(detections) and detections.shape[1] != self.keypoints:
-                raise DatasetError(f"{where}: {detections.shape[1]} keypoints, but earlier frames have "
-                                   f"{self.keypoints}")
-            detections = detections.reshape(len(detections), self.keypoints, 3)
+            self.keypoints = detections.shape[1]
         elif self.format == "mmpose":
             detections = mmpose_frame(content, where)
         else:

@@ -45,9 +45,10 @@ def frame_files(folder: Path) -> list[Path]:
     return [path for _, path in numbered]
 
 
-def frame_detections(content, where: str) -> np.ndarray:
+def frame_detections(content, where: str, keypoints: int | None = None) -> np.ndarray:
     """One OpenPose frame (``{"people": [{"pose_keypoints_2d": [...]}, ...]}``, parsed) -> detections (P, K, 3) of x,
-    y, confidence (P may be 0); DatasetError names ``where`` and the problem."""
+    y, confidence (P may be 0; K = ``keypoints``, the count earlier frames had, or 0 for an empty frame before any
+    had one); DatasetError names ``where`` and the problem, a count other than ``keypoints`` included."""
     try:
         people = content["people"]
         detections = np.array([p["pose_keypoints_2d"] for p in people], dtype=np.float64)
@@ -56,9 +57,11 @@ def frame_detections(content, where: str) -> np.ndarray:
     except ValueError:
         raise DatasetError(f"{where}: people with different keypoint counts") from None
     if len(people) == 0:
-        return np.zeros((0, 0, 3))
+        return np.zeros((0, keypoints or 0, 3))
     if detections.ndim != 2 or detections.shape[1] % 3:
         raise DatasetError(f"{where}: pose_keypoints_2d is not a list of x, y, confidence triples")
+    if keypoints not in (None, detections.shape[1] // 3):
+        raise DatasetError(f"{where}: {detections.shape[1] // 3} keypoints, but earlier frames have {keypoints}")
     if not np.isfinite(detections).all():
         raise DatasetError(f"{where}: NaN or infinite keypoints")
     return detections.reshape(len(people), -1, 3)
@@ -72,11 +75,8 @@ def read_detections(folder: Path) -> list[np.ndarray]:
             content = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise DatasetError(f"{path}: not valid JSON ({error})") from None
-        detections = frame_detections(content, str(path))
-        if len(detections):
-            if keypoints not in (None, detections.shape[1]):
-                raise DatasetError(f"{path}: {detections.shape[1]} keypoints, but earlier frames have {keypoints}")
-            keypoints = detections.shape[1]
+        detections = frame_detections(content, str(path), keypoints)
+        keypoints = detections.shape[1] if len(detections) else keypoints
         frames.append(detections)
     if not frames:
         raise DatasetError(f"{folder}: no .json frame files")

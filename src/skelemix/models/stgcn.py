@@ -28,6 +28,8 @@ Example:
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -125,7 +127,7 @@ class RecomputedResidualProjection(ResidualProjection):
     instead of kept (one more forward of the 1x1 convolution)."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int):
-        super().__init__(in_channels, out_channels, stride, ops.PointwiseConv2d)
+        super().__init__(in_channels, out_channels, stride, conv=ops.PointwiseConv2d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ops.pointwise_conv_batchnorm(x, self[0], self[1])
@@ -140,8 +142,8 @@ class RecomputedResidualProjection(ResidualProjection):
 # (graph convolution, temporal convolution, residual projection, dropout) of each encoder.kernels / recompute choice
 VARIANTS = {
     ("reference", False): (GraphConvolution, TemporalConvolution, ResidualProjection, nn.Dropout),
-    ("fast", False): (FastGraphConvolution, TemporalConvolution,
-                      lambda c_in, c_out, s: ResidualProjection(c_in, c_out, s, ops.PointwiseConv2d), ops.Dropout),
+    ("fast", False): (FastGraphConvolution, TemporalConvolution, partial(ResidualProjection, conv=ops.PointwiseConv2d),
+                      ops.Dropout),
     ("fast", True): (FastGraphConvolution, RecomputedTemporalConvolution, RecomputedResidualProjection, ops.Dropout),
 }
 
