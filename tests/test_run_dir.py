@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from skelemix import rundir
 from skelemix.cli import main
 from skelemix.data import prepare_synthetic
 
@@ -75,6 +77,28 @@ def test_two_pretrainings_on_one_directory_one_trains_the_other_exits_at_once(da
     assert len(message.strip().splitlines()) == 1 and "Traceback" not in message
     assert ended[loser] < ended[winner]  # it did not wait for the training to end
     assert run_files(alone) == expected  # the survivor's files, byte for byte, as a run made alone
+
+
+def test_a_claim_that_loses_the_race_names_the_winner_and_leaves_its_directory(tmp_path, monkeypatch):
+    # The race the test above provokes, in order: this claim creates the directory, the other process locks it
+    # before this one does and writes its pid a moment later.
+    run_dir = tmp_path / "run"
+    winner = []
+
+    def other_process_locks_first(path):
+        handle = open(path / rundir.LOCK, "a+")
+        rundir.fcntl.flock(handle, rundir.fcntl.LOCK_EX | rundir.fcntl.LOCK_NB)
+        threading.Timer(0.3, lambda: (handle.write("4242"), handle.flush())).start()
+        winner.append(handle)
+        return real_lock(path)
+
+    real_lock = rundir._lock
+    monkeypatch.setattr(rundir, "_lock", other_process_locks_first)
+    with pytest.raises(rundir.RunDirError, match=r"in use by another skelemix process \(pid 4242\)"):
+        with rundir.claim_run_dir(run_dir, resume=False):
+            pass
+    assert (run_dir / rundir.LOCK).read_text() == "4242"  # the winner's directory is still there
+    winner[0].close()
 
 
 def test_the_lock_is_released_when_its_holder_is_killed(data, tmp_path):

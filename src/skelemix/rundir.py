@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,10 +62,10 @@ def claim_run_dir(run_dir: str | Path, resume: bool):
     except OSError as error:
         raise RunDirError(f"{run_dir}: cannot write the run directory ({error.strerror})") from None
     claim = _Claim(created)
-    handle = None
+    # Locked before the try: a process that loses the race must not remove the directory the winner now owns,
+    # even if the loser was the one that created it.
+    handle = _lock(run_dir) if first_process() and fcntl is not None else None
     try:
-        if first_process() and fcntl is not None:
-            handle = _lock(run_dir)
         if first_process():
             for leftover in (run_dir / "checkpoints").glob(".*.partial-*"):  # a save cut short by a kill
                 leftover.unlink(missing_ok=True)
@@ -75,6 +76,7 @@ def claim_run_dir(run_dir: str | Path, resume: bool):
         raise
     finally:
         if handle is not None:
+            handle.truncate(0)  # the next holder's pid is not mistaken for ours while it writes it
             handle.close()  # releases the lock
 
 
@@ -87,8 +89,7 @@ def _lock(run_dir: Path):
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
+        holder = _holder(handle)
         handle.close()
         raise RunDirError(f"{run_dir}: in use by another skelemix process (pid {holder}); wait for it to end, or "
                           f"choose another --run-dir") from None
@@ -97,3 +98,14 @@ def _lock(run_dir: Path):
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+def _holder(handle, patience_s: float = 2.0) -> str:
+    """The process id in a lock file another process holds; it writes it just after locking, so wait for it."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        handle.seek(0)
+        holder = handle.read().strip()
+        if holder or time.monotonic() > deadline:
+            return holder or "unknown"
+        time.sleep(0.01)
