@@ -227,6 +227,7 @@ CASES = {
     "eval.knn.k must be >= 1": (lambda w: ["evaluate", "knn", str(w["root"] / "run"), "--set", "eval.knn.k=0"], 1),
     "eval.linear needs epochs >= 1": (lambda w: ["evaluate", "linear", str(w["root"] / "run"), "--set",
                                                  "eval.linear.epochs=0"], 1),
+    "eval.cv.folds must be >= 2": (lambda w: ["evaluate", "cv", str(w["root"] / "run"), "--set", "eval.cv.folds=1"], 1),
     "Invalid value for '--epochs'": (lambda w: ["evaluate", "linear", str(w["root"] / "run"), "--epochs", "0"], 2),
     "Invalid value for '--top-k'": (lambda w: ["predict", str(w["root"] / "run"), str(w["data"]), "--top-k", "-3"], 2),
     "Invalid value for '--stride'": (lambda w: ["embed", str(w["root"] / "run"), str(w["data"]), "--stride", "0"], 2),

@@ -10,6 +10,7 @@ import torch
 from skelemix.evaluation.knn import knn_scores
 from skelemix.evaluation.results import top_k_accuracy
 from skelemix.config import LinearEval
+from skelemix.evaluation.cross_validation import cross_validated_scores, training_folds
 from skelemix.evaluation.linear import linear_probe
 
 
@@ -52,3 +53,32 @@ def test_linear_probe_learns_separable_classes_at_any_feature_scale():
     assert scores.shape == (40, 4)
     assert torch.allclose(scores.sum(dim=1), torch.ones(40))
     assert (scores.argmax(dim=1) == labels[80:]).float().mean() > 0.9
+
+
+def test_folds_are_the_training_subjects_or_class_balanced_clips():
+    subjects = torch.tensor([9, 3, 3, 5, 1, 7, 9, 5])
+    folds, by = training_folds(subjects, torch.zeros(8, dtype=torch.long), 5)
+    assert by == "subject" and folds.tolist() == [4, 1, 1, 2, 0, 3, 4, 2]  # ranks of 1 3 5 7 9
+    folds, by = training_folds(torch.tensor([2, 8, 8, 2]), torch.zeros(4, dtype=torch.long), 5)
+    assert by == "subject" and folds.tolist() == [0, 1, 1, 0]  # two subjects are enough to leave one out
+    labels = torch.tensor([0, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0, 0])  # 8 clips of class 0, 4 of class 1, one subject
+    folds, by = training_folds(torch.zeros(12, dtype=torch.long), labels, 5)
+    assert by == "clip" and folds.tolist() == [0, 1, 0, 2, 1, 3, 4, 2, 3, 0, 1, 2]
+    assert [int((labels[folds == f] == 1).sum()) for f in range(5)] == [1, 1, 1, 1, 0]
+
+
+def test_a_clip_is_scored_by_a_probe_that_never_saw_its_subject():
+    # Three well-separated classes over five subjects, but class 2 only ever performed by subject 4: on subject 4's
+    # fold no probe has seen class 2, so exactly its 6 clips of class 2 are missed and every other clip is right.
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 8, generator=generator) * 10
+    labels = torch.tensor([0, 1] * 20 + [2] * 6)
+    subjects = torch.cat([torch.arange(5).repeat_interleave(8), torch.full((6,), 4)])
+    features = centres[labels] + torch.randn(46, 8, generator=generator)
+    folds, by = training_folds(subjects, labels, 5)
+    scores = cross_validated_scores(features, labels, folds, 3, LinearEval(epochs=20, milestones=[15]))
+    assert by == "subject" and scores.shape == (46, 3)
+    wrong = scores.argmax(dim=1) != labels
+    assert wrong.nonzero().flatten().tolist() == list(range(40, 46))
+    with pytest.raises(ValueError, match="at least two folds"):
+        cross_validated_scores(features, labels, torch.zeros(46, dtype=torch.long), 3, LinearEval(epochs=1))

@@ -20,6 +20,8 @@ from skelemix.models import STGCN
 from skelemix.training import pretrain
 from skelemix.visualize import clustering_nmi
 
+from conftest import run_skelemix
+
 TINY = ["encoder.hidden_channels=8", "method.queue_size=32", "method.mix.min_frames=1", "method.mix.max_frames=2",
         "train.batch_size=8", "train.knn_every=0", "train.precision=32", "eval.precision=32", "train.epochs=1"]
 FAST_EVAL = ["eval.finetune.epochs=3", "eval.finetune.warmup=1", "eval.finetune.milestones=[2]",
@@ -114,6 +116,25 @@ def test_finetune_semi_from_scratch_report_and_fusion(runs):
     with pytest.raises(ValueError, match="pretrained on the joint stream, not bone; add --force-stream"):
         evaluate("knn", made["joint"], stream="bone")
     assert evaluate("knn", made["joint"], stream="bone", force_stream=True)["stream"] == "bone"
+
+
+def test_cv_scores_the_training_clips_only_and_reports_its_folds(runs, capsys):
+    root, data, made = runs
+    prepared = PreparedDataset(data)
+    train = prepared.split("xsub")["train"]
+    result = evaluate("cv", made["joint"], overrides=FAST_EVAL)
+    assert result["evaluated_part"] == "train" and result["test_samples"] == len(train) == 48
+    assert result["test_names"] == [prepared.samples[i].name for i in train]
+    subjects = sorted({prepared.samples[i].subject for i in train})
+    assert result["folds"]["by"] == "subject" and result["folds"]["count"] == len(subjects) == 2
+    scores = np.load(made["joint"] / "evaluation" / "cv-scores.npy")
+    hits = scores.argmax(axis=1) == np.array(result["test_labels"])
+    assert result["top1"] == pytest.approx(100 * hits.mean(), abs=0.01)
+    assert result["folds"]["top1_mean"] == pytest.approx(float(np.mean(result["folds"]["top1"])), abs=0.01)
+    code, _ = run_skelemix(["evaluate", "cv", str(made["joint"]), "--random-init", "--set", "eval.linear.epochs=2",
+                            "--set", "eval.linear.milestones=[1]"], root)
+    out = capsys.readouterr().out
+    assert code == 0 and "cv-random-init random init" in out and "2 folds by subject" in out
 
 
 def test_each_figure_command_writes_a_readable_png(runs, tmp_path):

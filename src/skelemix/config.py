@@ -179,6 +179,11 @@ class SemiEval:  # semi-supervised: finetune's settings on a class-balanced labe
 
 
 @dataclass
+class CvEval:  # the linear probe (eval.linear) cross-validated on the training split: folds of subjects or of clips
+    folds: int = 5  # class-balanced folds of clips when the training split records a single subject
+
+
+@dataclass
 class EvalConfig:
     batch_size: int = 256  # feature extraction and test passes
     # auto | 32 | bf16 for every protocol. Not auto by default: bf16 can cost the linear protocol on a randomly
@@ -188,6 +193,7 @@ class EvalConfig:
     linear: LinearEval = field(default_factory=LinearEval)
     finetune: FinetuneEval = field(default_factory=FinetuneEval)
     semi: SemiEval = field(default_factory=SemiEval)
+    cv: CvEval = field(default_factory=CvEval)
 
 
 @dataclass
@@ -381,6 +387,7 @@ def validate(config: Config) -> None:
          f"train.batch_size {train.batch_size} does not split evenly over {train.devices * train.num_nodes} "
          f"devices (train.devices x train.num_nodes)"),
         (config.eval.knn.k >= 1, "eval.knn.k must be >= 1"),
+        (config.eval.cv.folds >= 2, "eval.cv.folds must be >= 2"),
         (config.eval.knn.temperature > 0, "eval.knn.temperature must be > 0"),
         (config.eval.linear.epochs >= 1 and config.eval.linear.lr > 0 and config.eval.linear.batch_size >= 1,
          "eval.linear needs epochs >= 1, lr > 0 and batch_size >= 1"),

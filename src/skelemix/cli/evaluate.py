@@ -41,9 +41,12 @@ def _evaluate(protocol: str, source: Path, untrained: bool, evaluation: dict, se
         shown = {k: v for k, v in result.items() if k not in ("test_names", "test_labels", "subset")}
         typer.echo(json.dumps(shown, indent=2))
     else:
+        folds = result.get("folds")
+        over = (f" (training clips out of fold; {folds['count']} folds by {folds['by']}: {folds['top1_mean']:.2f} +- "
+                f"{folds['top1_sd']:.2f})" if folds else "")
         typer.echo(f"{result['name']} {result['weights']} {result['method']} {result['stream']} on "
                    f"{result['dataset']} {result['benchmark']}: top-1 {result['top1']:.2f}  top-5 {result['top5']:.2f}"
-                   f"  -> {result['path']}")
+                   f"{over}  -> {result['path']}")
 
 
 @evaluate_app.command("knn")
@@ -71,6 +74,19 @@ def linear(source: Source, random_init: RandomInit = False, epochs: Epochs = Non
     """Linear classifier on the frozen encoder; reports the final epoch."""
     _evaluate("linear", source, random_init, evaluation,
               {"linear.epochs": epochs, "linear.lr": lr, "linear.batch_size": batch_size})
+
+
+@evaluate_app.command("cv")
+@with_options(EVALUATION, into="evaluation")
+def cv(source: Source, random_init: RandomInit = False,
+       folds: Annotated[Optional[int], typer.Option(min=2, help=f"Folds of clips when the training split records one "
+                                                               f"subject [default: the run's config; without a "
+                                                               f"recipe's value {DEFAULTS.cv.folds}].")] = None,
+       evaluation: dict = None):
+    """The linear probe (the run's eval.linear) cross-validated on the training split alone: leave one subject out,
+    or class-balanced folds of clips when the split records a single subject. Compare pretrainings with it, never
+    with the test split."""
+    _evaluate("cv", source, random_init, evaluation, {"cv.folds": folds})
 
 
 @evaluate_app.command("finetune")

@@ -1,8 +1,11 @@
 """The evaluation commands' work: load an encoder, run a protocol of the field, save what it gives.
 
 Protocols: ``knn`` and ``linear`` on frozen clean backbone features; ``finetune`` (encoder and head trained on
-every labelled training sample) and ``semi`` (the same on a class-balanced ``fraction`` of them). Each run writes
-into ``<run_dir>/evaluation/``: ``<name>.json`` (top-1/top-5, settings, the test samples' names and labels in order),
+every labelled training sample) and ``semi`` (the same on a class-balanced ``fraction`` of them); ``cv``, the only
+one that never reads the test split: the linear probe cross-validated over the training split
+(``cross_validation``), to choose between pretrainings on training data. Each run writes
+into ``<run_dir>/evaluation/``: ``<name>.json`` (top-1/top-5, settings, the evaluated samples' names and labels in
+order under ``test_names`` and ``test_labels``: the test split's, or for ``cv`` the training split's),
 ``<name>-scores.npy`` (per-sample class probabilities of the test set, for fusion; kNN's are vote shares) and, for the protocols that
 train a classifier, ``<name>-classifier.pt`` (for ``skelemix predict``). ``name`` is the protocol, the fraction
 for semi (``semi-10pct``) and ``-from-scratch`` for the same network without pretraining. The stream is the one
@@ -33,6 +36,7 @@ from ..data.loading import SplitDataset, split_loader
 from ..methods import SkeletonCLR
 from ..runtime import quiet_lightning, resolve_precision
 from .classifier import Classifier, save_classifier
+from .cross_validation import cross_validated_scores, training_folds
 from .features import extract_features, load_pretrained, map_batches, random_init
 from .finetune import balanced_subset, finetune as finetune_encoder
 from .knn import knn_scores
@@ -63,14 +67,15 @@ class Setting:
 
 @dataclass
 class Outcome:
-    """What a protocol gives: test-set scores (N_test, classes) and labels (N_test,), its settings for the record,
-    the classifier it trained (predict reads it) and more entries for the result."""
+    """What a protocol gives: scores (N, classes) and labels (N,) of the samples of the split's ``part`` it scored,
+    its settings for the record, the classifier it trained (predict reads it) and more entries for the result."""
 
     scores: torch.Tensor
     labels: torch.Tensor
     settings: dict
     classifier: Classifier | None = None
     extra: dict = field(default_factory=dict)
+    part: str = "test"
 
 
 def knn(setting: Setting) -> Outcome:
@@ -127,8 +132,29 @@ def semi(setting: Setting) -> Outcome:
                                                  "indices": chosen}})
 
 
+def cv(setting: Setting) -> Outcome:
+    """Every training clip scored by the linear probe (eval.linear) trained on the other training folds: by subject,
+    or, when the split records a single subject, by eval.cv.folds folds of clips. Top-1 is over all training clips; the folds' own
+    accuracies are recorded beside it."""
+    train = setting.prepared.split(setting.benchmark)["train"]
+    features, labels = setting.features("train")
+    subjects = torch.tensor([setting.prepared.samples[i].subject for i in train])
+    folds, by = training_folds(subjects, labels, setting.config.eval.cv.folds)
+    probe = setting.config.eval.linear
+    scores = cross_validated_scores(features, labels, folds, setting.prepared.num_classes, probe,
+                                    seed=setting.config.train.seed)
+    hits = (scores.argmax(dim=1) == labels).float()
+    by_fold = [round(100.0 * float(hits[folds == f].mean()), 2) for f in torch.unique(folds)]
+    return Outcome(scores, labels, {**dataclasses.asdict(probe), **dataclasses.asdict(setting.config.eval.cv),
+                                    "reported": "final epoch"},
+                   extra={"folds": {"by": by, "count": len(by_fold), "top1": by_fold,
+                                    "top1_mean": round(float(np.mean(by_fold)), 2),
+                                    "top1_sd": round(float(np.std(by_fold, ddof=1)), 2)}},
+                   part="train")
+
+
 PROTOCOLS: dict[str, Callable[[Setting], Outcome]] = {"knn": knn, "linear": linear, "finetune": finetune,
-                                                       "semi": semi}
+                                                       "semi": semi, "cv": cv}
 
 
 def result_name(protocol: str, fraction: float | None, random_weights: bool) -> str:
@@ -154,15 +180,15 @@ def evaluate(protocol: str, source: str | Path, data_path: str | None = None, be
     if protocol != "semi" and fraction is not None:
         raise ValueError(f"{protocol} takes no --fraction; semi does")
     ckpt = checkpoint_path(source)
-    setting = _setting(ckpt, data_path, benchmark, random_weights, overrides, config_files, fraction, stream,
-                       force_stream, progress)
+    setting = _setting(protocol, ckpt, data_path, benchmark, random_weights, overrides, config_files, fraction,
+                       stream, force_stream, progress)
     outcome = PROTOCOLS[protocol](setting)
     return _save(protocol, outcome, setting, ckpt, result_name(protocol, fraction, random_weights), random_weights,
                  Path(out_dir) if out_dir else run_directory(ckpt) / "evaluation")
 
 
-def _setting(ckpt: Path, data_path, benchmark, random_weights, overrides, config_files, fraction, stream,
-             force_stream, progress) -> Setting:
+def _setting(protocol: str, ckpt: Path, data_path, benchmark, random_weights, overrides, config_files, fraction,
+             stream, force_stream, progress) -> Setting:
     """Load the encoder (or its untrained twin) with its evaluation config, and the dataset it is evaluated on."""
     model = load_pretrained(ckpt)
     trained = model.config
@@ -183,7 +209,7 @@ def _setting(ckpt: Path, data_path, benchmark, random_weights, overrides, config
         raise ValueError(f"{prepared.path}: layout {prepared.layout.name} does not match the encoder's "
                          f"{model.layout.name}")
     benchmark = benchmark or config.data.benchmark
-    if not prepared.split(benchmark)["test"]:  # said before any training
+    if not prepared.split(benchmark)["test"] and protocol != "cv":  # said before any training
         raise ValueError(f"{prepared.path}: benchmark {benchmark!r} has no test samples")
     accelerator = config.train.accelerator
     return Setting(model, config, prepared, benchmark, accelerator, resolve_precision(config.eval.precision,
@@ -210,11 +236,11 @@ def _save(protocol: str, outcome: Outcome, setting: Setting, ckpt: Path, name: s
         else "pretrained",
         "method": config.method.name, "mixes": config.method.mix.repeats, "stream": config.data.stream,
         "dataset": prepared.name, "benchmark": setting.benchmark, "epochs": config.train.epochs,
-        "train_samples": len(split["train"]), "test_samples": len(outcome.labels),
+        "evaluated_part": outcome.part, "train_samples": len(split["train"]), "test_samples": len(outcome.labels),
         "top1": round(top_k_accuracy(ranking, outcome.labels, 1), 2),
         "top5": round(top_k_accuracy(ranking, outcome.labels, 5), 2),
         "settings": outcome.settings, "precision": setting.precision, "scores_file": f"{name}-scores.npy", **extra,
-        "test_names": [prepared.samples[i].name for i in split["test"]],
+        "test_names": [prepared.samples[i].name for i in split[outcome.part]],
         "test_labels": outcome.labels.tolist(),
     }
     (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
