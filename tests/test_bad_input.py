@@ -280,7 +280,7 @@ CASES = {
                                                            "--out", str(w["root"] / "f.npy")], 1),
     "windows apply to raw files": (lambda w: ["embed", str(w["root"] / "run"), str(w["data"]), "--window", "8",
                                               "--out", str(w["root"] / "f.npy")], 1),
-    "expected clip,action[,split]": (lambda w: ["prepare", "openpose", str(w["root"] / "nobody"), str(w["root"] / "o"),
+    "expected clip,action[,split[,subject]]": (lambda w: ["prepare", "openpose", str(w["root"] / "nobody"), str(w["root"] / "o"),
                                                 "--labels", str(w["root"] / "labels.csv")], 1),
     # command-line arguments
     "Missing argument": (lambda w: ["prepare", "ntu60"], 2),
@@ -312,7 +312,7 @@ def test_catalogue_entry(message, world, capsys):
 SHELL_ROWS = ["unknown key 'train.epohcs'", "no such prepared dataset directory", "no such checkpoint",
               "not a skelemix classifier", "missing: encoder_q.data_bn.weight", "not OpenPose output",
               "not a list of 33 [x, y, z] landmarks", "20 keypoints match no layout", "the camera tracked no joint",
-              "expected clip,action[,split]", "Missing argument", "output directory exists and is not empty",
+              "expected clip,action[,split[,subject]]", "Missing argument", "output directory exists and is not empty",
               "brokenline.jsonl: line 2: not valid JSON", "Invalid value for '--fps'"]
 # run directories: every row that resumes, reuses or replaces one; these share one run directory, whose lock would
 # turn all but one of them into "in use by another skelemix process" if they ran side by side

@@ -127,11 +127,13 @@ def test_gaps_are_interpolated_per_joint_and_counted():
 
 def test_labels_and_bad_input_name_the_file(pose_dir, tmp_path):
     labels = tmp_path / "labels.csv"
-    labels.write_text("clip,action,split\n27,hooligan walk,train\n32,scuba walk,train\n95,collapsing walk,test\n")
+    labels.write_text("clip,action,split,subject\n27,hooligan walk,train,mo\n32,scuba walk,train, ann\n"
+                      "95,collapsing walk,test,mo\n")
     dataset = PreparedDataset(prepare_clips("openpose", pose_dir / "openpose-body25", tmp_path / "lab", labels=labels,
                                                layout="coco17").path)
     assert dataset.class_names == ["collapsing walk", "hooligan walk", "scuba walk"] and dataset.layout.name == "coco17"
     assert dataset.split("labelled") == {"train": [0, 1], "test": [2]} and dataset.data.shape[3] == 17
+    assert [s.subject for s in dataset.samples] == [2, 1, 2]  # ann 1, mo 2: sorted names, 0 kept for "none"
     clip = tmp_path / "clip"
     shutil.copytree(pose_dir / "openpose-body25" / "95", clip)
     (clip / "050.json").write_text('{"people": [{"pose_keypoints_2d": [1, 2]}]')

@@ -11,7 +11,7 @@ format             a clip is                                                   l
 
 ``prepare_clips`` reads every clip under a folder (or one clip), maps its joints to ``layout`` where a mapping
 exists (``layouts.JOINT_MAPPINGS``: BODY_25, BODY_25B, COCO-18 and MediaPipe-33 to COCO-17, so that one encoder
-serves several estimators), labels the clips from a CSV of ``clip,action[,split]`` (benchmark ``labelled``;
+serves several estimators), labels the clips from a CSV of ``clip,action[,split[,subject]]`` (benchmark ``labelled``;
 without it they are unlabelled, benchmark ``all``: pretraining, embed and predict) and writes a prepared dataset
 whose ``dataset.json`` ``source`` holds the format, the source layout, the repair counts and the frame rate.
 ``read_clip`` reads one clip for embed and predict, the format told from the path and the file's content.
@@ -28,7 +28,7 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -105,20 +105,28 @@ def read_clip(path: Path, persons: int = 1, clip_format: str | None = None, **op
     return FORMATS[clip_format].read(path, persons, **options)
 
 
-def read_labels(path: Path) -> dict[str, tuple[str, str]]:
-    """``clip,action[,split]`` rows (a header line of ``clip,action`` is skipped) -> {clip: (action, split)}. A clip
-    is named by its folder (OpenPose) or its file name without the extension."""
+class Label(NamedTuple):
+    action: str
+    split: str  # train | test
+    subject: str  # "" when the row names none
+
+
+def read_labels(path: Path) -> dict[str, Label]:
+    """``clip,action[,split[,subject]]`` rows (a header line starting ``clip,action`` is skipped) -> {clip: Label}.
+    A clip is named by its folder (OpenPose) or its file name without the extension; a subject is any name (a
+    person's id), so that evaluations can leave one subject out."""
     labels = {}
     with path.open(newline="") as f:
         for number, row in enumerate(csv.reader(f), start=1):
             if not row or (number == 1 and row[:2] == ["clip", "action"]):
                 continue
-            if len(row) not in (2, 3) or not row[0] or not row[1]:
-                raise DatasetError(f"{path}: line {number}: expected clip,action[,split], got {','.join(row)!r}")
-            split = row[2] if len(row) == 3 else "train"
+            if len(row) not in (2, 3, 4) or not row[0] or not row[1]:
+                raise DatasetError(f"{path}: line {number}: expected clip,action[,split[,subject]], got "
+                                   f"{','.join(row)!r}")
+            split = row[2] if len(row) >= 3 else "train"
             if split not in ("train", "test"):
                 raise DatasetError(f"{path}: line {number}: split must be train or test, got {split!r}")
-            labels[row[0]] = (row[1], split)
+            labels[row[0]] = Label(row[1], split, row[3].strip() if len(row) == 4 else "")
     return labels
 
 
@@ -144,7 +152,8 @@ def prepare_clips(clip_format: str, source: str | Path, out_dir: str | Path, lab
         raise DatasetError(f"{labels}: clips not found under {source}: {', '.join(unknown[:5])}")
     if label_of:
         clips = [c for c in clips if clip_name(c) in label_of]
-    class_names = sorted({action for action, _ in label_of.values()}) or [UNLABELLED]
+    class_names = sorted({label.action for label in label_of.values()}) or [UNLABELLED]
+    subject_ids = {name: i for i, name in enumerate(sorted({l.subject for l in label_of.values()} - {""}), start=1)}
     read_clips: dict[Path, Clip | DatasetError] = {}
     for path in clips:  # read first, so that the counts can go into dataset.json
         try:
@@ -166,15 +175,16 @@ def prepare_clips(clip_format: str, source: str | Path, out_dir: str | Path, lab
         clip = read_clips[path]
         if isinstance(clip, DatasetError):
             raise clip
-        action, _ = label_of.get(clip_name(path), (UNLABELLED, "train"))
-        sample = Sample(clip_name(path), class_names.index(action), 0, 0, clip.bodies.shape[1])
+        label = label_of.get(clip_name(path), Label(UNLABELLED, "train", ""))
+        sample = Sample(clip_name(path), class_names.index(label.action), subject_ids.get(label.subject, 0), 0,
+                        clip.bodies.shape[1])
         return [(sample, map_joints(clip.bodies, clip.layout, target))]
 
     counts = {key: sum(getattr(clip.report, key) for clip in good) for key in TrackReport.__dataclass_fields__}
     rates = [clip.frame_rate for clip in good if clip.frame_rate]
     source_info = {"format": clip_format, "layout": source_layout, **counts,
                    "frame_rate": round(float(np.median(rates)), 3) if rates else None}
-    splits = {"labelled": lambda s: label_of[s.name][1]} if label_of else None
+    splits = {"labelled": lambda s: label_of[s.name].split} if label_of else None
     return write_prepared(out_dir, name=source.stem, layout=get_layout(target), class_names=class_names,
                           items=clips, read=read, preprocessing=preprocessing, splits=splits,
                           **{**options, "workers": 0}, info={"source": source_info})

@@ -4,8 +4,8 @@ Choosing between two pretrainings (your clips alone or pooled with public ones, 
 their test accuracy tunes on the test split. Here the linear probe is trained on all training folds but one and
 scores the clips of that one, for each fold in turn: every training clip gets a score from a probe that never saw
 it. The folds are the training split's subjects (leave one subject out), so that a subject's clips never inform
-their own scores. A split that records a single subject (clips from ``prepare openpose`` are all subject 0) is cut
-into the config's ``eval.cv.folds`` (5) class-balanced folds of clips instead.
+their own scores. A split that records a single subject (pose-estimator clips labelled without a subject column)
+is cut into the config's ``eval.cv.folds`` (5) class-balanced folds of clips instead.
 
 Shapes: features (N, D), labels (N,), subjects (N,) -> folds (N,) in [0, F); out-of-fold scores (N, classes).
 
