@@ -1,7 +1,12 @@
-"""One row of benchmarks/small_data/results.csv from a run's evaluation results and the untrained network's of the
-same seed (run.sh calls it).
+"""Rows of the small-data benchmark's CSVs (run.sh calls it):
 
-    python benchmarks/small_data/row.py RUN_DIR UNTRAINED_DIR TARGET PRETRAIN_DATA
+    python benchmarks/small_data/row.py RUN_DIR UNTRAINED_DIR TARGET PRETRAIN_DATA   # -> results.csv
+    python benchmarks/small_data/row.py --cv RUN_DIR TARGET PRETRAIN_DATA            # -> cv.csv
+
+results.csv: the run's test-split evaluations and the untrained network's of the same seed. cv.csv: the run's
+``skelemix evaluate cv`` (the linear probe cross-validated over the target's training subjects: top-1 over every
+training clip), the number a user compares pretrainings by without the test split. A row already in its CSV
+(same dataset, method, pretrain_data and seed) is not printed again.
 """
 
 import json
@@ -12,27 +17,43 @@ import yaml
 
 COLUMNS = ("dataset", "method", "pretrain_data", "seed", "knn", "linear", "semi10", "random_knn", "random_linear",
            "scratch_semi10", "commit")
+CV_COLUMNS = ("dataset", "method", "pretrain_data", "seed", "cv", "commit")
 PRETRAINED = {"knn": "knn", "linear": "linear", "semi10": "semi-10pct"}
 UNTRAINED = {"random_knn": "knn-random-init", "random_linear": "linear-random-init",
              "scratch_semi10": "semi-10pct-from-scratch"}
 
 
-def row(run: Path, untrained: Path, target: str, pretrain_data: str) -> str:
+def _top1(folder: Path, name: str) -> float:
+    return json.loads((folder / f"{name}.json").read_text())["top1"]
+
+
+def row(run: Path, target: str, pretrain_data: str, untrained: Path | None = None) -> dict:
+    """The results.csv row of a run (with ``untrained``), else its cv.csv row."""
     summary = yaml.safe_load((run / "pretrain_summary.yaml").read_text())
     config = yaml.safe_load((run / "config.yaml").read_text())
-    top1 = {column: json.loads((folder / f"{name}.json").read_text())["top1"]
-            for names, folder in ((PRETRAINED, run / "evaluation"), (UNTRAINED, untrained))
-            for column, name in names.items()}
-    values = {"dataset": target, "method": summary["method"], "pretrain_data": pretrain_data,
-              "seed": config["train"]["seed"], **top1, "commit": summary["commit"]}
-    return ",".join(str(values[column]) for column in COLUMNS)
+    if untrained is None:
+        top1 = {"cv": _top1(run / "evaluation", "cv")}
+    else:
+        top1 = {column: _top1(folder, name) for names, folder in ((PRETRAINED, run / "evaluation"),
+                                                                  (UNTRAINED, untrained))
+                for column, name in names.items()}
+    return {"dataset": target, "method": summary["method"], "pretrain_data": pretrain_data,
+            "seed": config["train"]["seed"], **top1, "commit": summary["commit"]}
+
+
+def main(args: list[str]) -> None:
+    if args[0] == "--cv":
+        csv, columns, values = Path(__file__).with_name("cv.csv"), CV_COLUMNS, row(Path(args[1]), args[2], args[3])
+    else:
+        csv, columns = Path(__file__).with_name("results.csv"), COLUMNS
+        values = row(Path(args[0]), args[2], args[3], untrained=Path(args[1]))
+    if not csv.exists() or not csv.read_text().strip():
+        csv.write_text(",".join(columns) + "\n")
+    new = ",".join(str(values[column]) for column in columns)
+    key = new.split(",")[:4]  # dataset, method, pretrain_data, seed
+    if not any(line.split(",")[:4] == key for line in csv.read_text().splitlines()):
+        print(new)
 
 
 if __name__ == "__main__":
-    csv = Path(__file__).with_name("results.csv")
-    if not csv.exists() or not csv.read_text().strip():
-        csv.write_text(",".join(COLUMNS) + "\n")
-    new = row(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4])
-    key = new.split(",")[:4]  # dataset, method, pretrain_data, seed: a run already recorded is not added again
-    if not any(line.split(",")[:4] == key for line in csv.read_text().splitlines()):
-        print(new)
+    main(sys.argv[1:])

@@ -6,16 +6,18 @@
 # benchmarks/small_data/results.csv:
 #   dataset,method,pretrain_data,seed,knn,linear,semi10,random_knn,random_linear,scratch_semi10,commit
 # pretrain_data "public": the target's training clips and every training clip of the other public Kinect v1
-# datasets (the path docs/OWN_DATA.md recommends; never the target's test clips); "own": the target's training
-# clips alone.
+# datasets (never the target's test clips); "own": the target's training clips alone. docs/OWN_DATA.md recommends
+# pretraining both ways and keeping the one `skelemix evaluate cv` (training subjects only) rates higher: each
+# finished run's cv top-1 is appended to benchmarks/small_data/cv.csv (dataset,method,pretrain_data,seed,cv,commit),
+# and summary.py reports the path that choice takes.
 #
 #   bash benchmarks/small_data/run.sh [path/to/shared/data]
 #
 # Environment: OUT (runs and data, default runs/small_data), SEEDS (default "0 1 2"; empty: only prepare), METHODS (default
 # "skeletonclr skelemixclr"), TARGETS (default "msr-action3d utkinect nw-ucla-xsub nw-ucla-xview"), DATA (default
 # "public own"), THREADS (torch threads per process; with 2 cores, two copies of this script side by side at 1
-# thread each, on different TARGETS, finish sooner than one at 2). A run with a row in the CSV is skipped, a stopped
-# one resumed.
+# thread each, on different TARGETS, finish sooner than one at 2). A run with a row in a CSV is not evaluated again
+# for it, a stopped one resumed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${1:-../shared/data}
@@ -25,6 +27,7 @@ METHODS=${METHODS:-skeletonclr skelemixclr}
 TARGETS=${TARGETS-msr-action3d utkinect nw-ucla-xsub nw-ucla-xview}
 DATA=${DATA:-public own}
 CSV=benchmarks/small_data/results.csv
+CV_CSV=benchmarks/small_data/cv.csv
 [ -n "${THREADS:-}" ] && export OMP_NUM_THREADS=$THREADS
 
 prepare() {  # prepare's defaults for these readers: first-frame centring, turned to face the camera, axes to [-1, 1]
@@ -44,6 +47,26 @@ baseline() {  # the same network without pretraining, once per target and seed (
     skelemix evaluate semi "$run" --fraction 0.1 --from-scratch --out-dir "$out" > /dev/null
 }
 
+evaluate_run() {  # pretrain (or resume) one run, evaluate it and its untrained twin, append its results.csv row
+  local run=$1 paths=$2 target=$3 data=$4 benchmark=$5 method=$6 seed=$7
+  if [ ! -f "$run/pretrain_summary.yaml" ]; then
+    if compgen -G "$run/checkpoints/*.ckpt" > /dev/null; then
+      skelemix pretrain --resume "$run" --no-progress
+    else
+      rm -rf "$run"  # stopped before its first checkpoint: nothing to continue
+      skelemix pretrain small_data "$method" "data.path=$paths" "data.benchmark=$benchmark" "train.seed=$seed" \
+        --run-dir "$run" --no-progress
+    fi
+  fi
+  for protocol in knn linear; do
+    [ -f "$run/evaluation/$protocol.json" ] || skelemix evaluate $protocol "$run" > /dev/null
+  done
+  [ -f "$run/evaluation/semi-10pct.json" ] || skelemix evaluate semi "$run" --fraction 0.1 > /dev/null
+  baseline "$run" "$OUT/$target/untrained/seed-$seed"
+  python3 benchmarks/small_data/row.py "$run" "$OUT/$target/untrained/seed-$seed" "$target" "$data" >> "$CSV"
+  tail -n 1 "$CSV"
+}
+
 for data in $DATA; do  # all seeds of one pretraining pool before the next; seed by seed, so that a stopped sweep
   for seed in $SEEDS; do  # has every target's first seeds
     for target in $TARGETS; do
@@ -55,25 +78,14 @@ for data in $DATA; do  # all seeds of one pretraining pool before the next; seed
       paths="[$OUT/data/$dataset$(if [ "$data" = public ]; then echo "$others"; fi)]"
       for method in $METHODS; do
         run=$OUT/$target/$data-$method/seed-$seed
-        if grep -q "^$target,$method,$data,$seed," "$CSV" 2>/dev/null; then
-          continue  # recorded already (on this machine or another): the CSV is what is kept
+        # a row in a CSV is recorded already (on this machine or another): the CSVs are what is kept
+        if ! grep -q "^$target,$method,$data,$seed," "$CSV" 2>/dev/null; then
+          evaluate_run "$run" "$paths" "$target" "$data" "$benchmark" "$method" "$seed"
         fi
-        if [ ! -f "$run/pretrain_summary.yaml" ]; then
-          if compgen -G "$run/checkpoints/*.ckpt" > /dev/null; then
-            skelemix pretrain --resume "$run" --no-progress
-          else
-            rm -rf "$run"  # stopped before its first checkpoint: nothing to continue
-            skelemix pretrain small_data "$method" "data.path=$paths" "data.benchmark=$benchmark" "train.seed=$seed" \
-              --run-dir "$run" --no-progress
-          fi
+        if [ -f "$run/pretrain_summary.yaml" ] && ! grep -q "^$target,$method,$data,$seed," "$CV_CSV" 2>/dev/null; then
+          [ -f "$run/evaluation/cv.json" ] || skelemix evaluate cv "$run" > /dev/null
+          python3 benchmarks/small_data/row.py --cv "$run" "$target" "$data" >> "$CV_CSV"
         fi
-        for protocol in knn linear; do
-          [ -f "$run/evaluation/$protocol.json" ] || skelemix evaluate $protocol "$run" > /dev/null
-        done
-        [ -f "$run/evaluation/semi-10pct.json" ] || skelemix evaluate semi "$run" --fraction 0.1 > /dev/null
-        baseline "$run" "$OUT/$target/untrained/seed-$seed"
-        python3 benchmarks/small_data/row.py "$run" "$OUT/$target/untrained/seed-$seed" "$target" "$data" >> "$CSV"
-        tail -n 1 "$CSV"
       done
     done
   done

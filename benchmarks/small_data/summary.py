@@ -1,7 +1,9 @@
-"""The table of benchmarks/small_data/results.csv: mean and spread (sample standard deviation) over the seeds of
-each target, method and pretraining pool, with the margins the issue's targets are about.
+"""The tables of benchmarks/small_data/results.csv: mean and spread (sample standard deviation) over the seeds of
+each target, method and pretraining pool, with the margins the issue's targets are about; then the path
+docs/OWN_DATA.md recommends: per target, method and seed, pretrain on the pool and on the own clips and keep the
+run whose `skelemix evaluate cv` top-1 (training subjects only, cv.csv) is higher.
 
-    python benchmarks/small_data/summary.py [results.csv]
+    python benchmarks/small_data/summary.py [results.csv [cv.csv]]
 """
 
 import csv
@@ -19,22 +21,58 @@ def cell(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} +- {statistics.stdev(values):.2f}"
 
 
-def main(path: Path) -> None:
-    groups = defaultdict(list)
+def read(path: Path) -> list[dict]:
     with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            groups[(row["dataset"], row["pretrain_data"], row["method"])].append(row)
-    print("| target | pretrained on | method | seeds | kNN | linear | semi 10% | random kNN | random linear | "
-          "scratch semi 10% | linear - random | semi - scratch |")
-    print("|" + "---|" * 12)
-    for (dataset, data, method), rows in sorted(groups.items()):
+        return list(csv.DictReader(f))
+
+
+def table(groups: dict[tuple, list[dict]], first_columns: str) -> None:
+    print(f"| {first_columns} | seeds | kNN | linear | semi 10% | random kNN | random linear | scratch semi 10% | "
+          "linear - random | semi - scratch |")
+    print("|" + "---|" * (len(first_columns.split("|")) + 9))
+    for key, rows in sorted(groups.items()):
         values = {m: [float(r[m]) for r in rows] for m in METRICS}
         linear_gain = [a - b for a, b in zip(values["linear"], values["random_linear"])]
         semi_gain = [a - b for a, b in zip(values["semi10"], values["scratch_semi10"])]
-        seeds = ",".join(sorted(r["seed"] for r in rows))
-        print(f"| {dataset} | {data} | {method} | {seeds} | " + " | ".join(cell(values[m]) for m in METRICS)
+        seeds = ",".join(r["seed"] for r in rows)
+        print(f"| {' | '.join(key)} | {seeds} | " + " | ".join(cell(values[m]) for m in METRICS)
               + f" | {cell(linear_gain)} | {cell(semi_gain)} |")
 
 
+def chosen_by_cv(results: list[dict], cv: list[dict]) -> dict[tuple, list[dict]]:
+    """Per (target, method): for each seed with both pools evaluated and cross-validated, the results row of the pool
+    with the higher cv top-1 (the pool on a tie), its ``pretrain_data`` noting the choice."""
+    score = {(r["dataset"], r["method"], r["seed"], r["pretrain_data"]): float(r["cv"]) for r in cv}
+    by_run = {(r["dataset"], r["method"], r["seed"], r["pretrain_data"]): r for r in results}
+    groups = defaultdict(list)
+    for (dataset, method, seed, data) in sorted(by_run):
+        runs = [(dataset, method, seed, pool) for pool in ("public", "own")]
+        if data != "public" or not all(run in by_run and run in score for run in runs):
+            continue
+        best = max(runs, key=lambda run: score[run])  # max keeps the first (the pool) on a tie
+        groups[(dataset, method)].append(by_run[best])
+    return groups
+
+
+def main(results_path: Path, cv_path: Path) -> None:
+    results = read(results_path)
+    groups = defaultdict(list)
+    for row in results:
+        groups[(row["dataset"], row["pretrain_data"], row["method"])].append(row)
+    for rows in groups.values():
+        rows.sort(key=lambda r: int(r["seed"]))
+    table(groups, "target | pretrained on | method")
+    if cv_path.exists():
+        chosen = chosen_by_cv(results, read(cv_path))
+        print()
+        print("Pretrained on the pool or on the own clips, whichever `skelemix evaluate cv` rates higher "
+              "(per seed: " + "; ".join(f"{d} {m}: {', '.join(r['pretrain_data'] for r in rows)}"
+                                        for (d, m), rows in sorted(chosen.items())) + ")")
+        print()
+        table(chosen, "target | method")
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("results.csv"))
+    here = Path(__file__).parent
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else here / "results.csv",
+         Path(sys.argv[2]) if len(sys.argv) > 2 else here / "cv.csv")
