@@ -254,13 +254,15 @@ def test_pyskl_round_trip_is_lossless_for_3d_and_2d(ntu_dir, tmp_path):
     assert content["annotations"][0]["keypoint"].shape == (2, 64, 25, 3)
 
     rng = np.random.default_rng(0)
-    annotations = [{"frame_dir": f"clip{i}", "label": i % 3, "keypoint": rng.uniform(1, 500, (1, 10 + i, 17, 2)),
-                    "keypoint_score": rng.uniform(0, 1, (1, 10 + i, 17))} for i in range(4)]
+    names = ["a1_s7_t1", "a2_s7_t1", "a3_s2_t1", "a1_s10_t2"]  # UTD-MHAD style: action, subject, take
+    annotations = [{"frame_dir": name, "label": i % 3, "keypoint": rng.uniform(1, 500, (1, 10 + i, 17, 2)),
+                    "keypoint_score": rng.uniform(0, 1, (1, 10 + i, 17))} for i, name in enumerate(names)]
     with open(tmp_path / "pose2d.pkl", "wb") as f:
-        pickle.dump({"split": {"train": ["clip0", "clip1", "clip2"], "val": ["clip3"]}, "annotations": annotations}, f)
+        pickle.dump({"split": {"train": names[:3], "val": names[3:]}, "annotations": annotations}, f)
     pose = PreparedDataset(prepare_pyskl(tmp_path / "pose2d.pkl", tmp_path / "pose",
                                          preprocessing=Preprocessing(10, "frame", True, 1)).path)
     assert pose.layout.name == "coco17" and pose.split("default") == {"train": [0, 1, 2], "test": [3]}
+    assert [sample.subject for sample in pose.samples] == [7, 7, 2, 10]  # from the names: cv leaves one out
     assert np.allclose(pose.data[0, 2, ..., 0], annotations[0]["keypoint_score"][0].astype(np.float32))  # scores untouched
     assert np.allclose(pose.data[0, :2, :, 5, 0].T,
                        annotations[0]["keypoint"][0, :, 5] - annotations[0]["keypoint"][0, :, 0], atol=1e-3)

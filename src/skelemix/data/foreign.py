@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,10 +66,19 @@ def class_names_for(labels, names) -> tuple[str, ...]:
     return tuple(f"class {i + 1}" for i in range(count))
 
 
+# Kinect v1 datasets name clips by underscore-separated fields: NW-UCLA a01_s03_e02_v01, MSR Action3D a01_s03_e02,
+# UTD-MHAD a27_s8_t4 (s: subject, v: view)
+NAME_FIELD = {"subject": re.compile(r"(?:^|_)s(\d+)(?=_|$)"), "view": re.compile(r"(?:^|_)v(\d+)(?=_|$)")}
+
+
 def subject_and_view(name: str) -> tuple[int, int]:
-    """(performer, camera) of an NTU-style name; (0, 0) (unknown) otherwise."""
+    """(performer, camera) of an NTU-style name, or the ``s``/``v`` fields of an underscore-separated one
+    (``a27_s8_t4`` -> (8, 0)); 0 where unknown."""
     fields = ntu.name_fields(name)
-    return (fields["performer"], fields["camera"]) if fields else (0, 0)
+    if fields:
+        return fields["performer"], fields["camera"]
+    found = {key: pattern.search(name) for key, pattern in NAME_FIELD.items()}
+    return tuple(int(match.group(1)) if match else 0 for match in found.values())
 
 
 @dataclass
