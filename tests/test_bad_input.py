@@ -280,8 +280,9 @@ CASES = {
                                                            "--out", str(w["root"] / "f.npy")], 1),
     "windows apply to raw files": (lambda w: ["embed", str(w["root"] / "run"), str(w["data"]), "--window", "8",
                                               "--out", str(w["root"] / "f.npy")], 1),
-    "expected clip,action[,split[,subject]]": (lambda w: ["prepare", "openpose", str(w["root"] / "nobody"), str(w["root"] / "o"),
-                                                "--labels", str(w["root"] / "labels.csv")], 1),
+    "expected clip,action[,split[,subject]]": (lambda w: ["prepare", "openpose", str(w["root"] / "nobody"),
+                                                          str(w["root"] / "o"), "--labels",
+                                                          str(w["root"] / "labels.csv")], 1),
     # command-line arguments
     "Missing argument": (lambda w: ["prepare", "ntu60"], 2),
     "Invalid value for '--frames'": (lambda w: ["prepare", "nw-ucla", "x", "y", "--frames", "many"], 2),

@@ -163,9 +163,10 @@ def utkinect(joints_dir: Annotated[Path, typer.Argument(help="Directory of joint
 
 
 ClipSource = Annotated[Path, typer.Argument(help="One clip, or a folder of clips (one sample each).")]
-ClipLabels = Annotated[Optional[Path], typer.Option(help="CSV of clip,action[,split[,subject]] (clip: folder or file name "
-                                                         "without extension): labelled clips, benchmark 'labelled'; without "
-                                                         "it all clips, unlabelled, benchmark 'all'.")]
+ClipLabels = Annotated[Optional[Path], typer.Option(help="CSV of clip,action[,split[,subject]] (clip: folder or file "
+                                                         "name without extension): labelled clips, benchmark "
+                                                         "'labelled'; without it all clips, unlabelled, benchmark "
+                                                         "'all'.")]
 ClipLayout = Annotated[Optional[str], typer.Option(help="Prepared joints: the source's own [default], or coco17 "
                                                         "(mapped), so that one encoder serves several estimators.")]
 CLIPS = {"rotate": False, "persons": 1, "scale": "torso", "workers": 0}  # 2D recordings: no turning, torso scale

@@ -3,13 +3,13 @@
 Protocols: ``knn`` and ``linear`` on frozen clean backbone features; ``finetune`` (encoder and head trained on
 every labelled training sample) and ``semi`` (the same on a class-balanced ``fraction`` of them); ``cv``, the only
 one that never reads the test split: the linear probe cross-validated over the training split
-(``cross_validation``), to choose between pretrainings on training data. Each run writes
-into ``<run_dir>/evaluation/``: ``<name>.json`` (top-1/top-5, settings, the evaluated samples' names and labels in
-order under ``test_names`` and ``test_labels``: the test split's, or for ``cv`` the training split's),
-``<name>-scores.npy`` (per-sample class probabilities of the test set, for fusion; kNN's are vote shares) and, for the protocols that
-train a classifier, ``<name>-classifier.pt`` (for ``skelemix predict``). ``name`` is the protocol, the fraction
-for semi (``semi-10pct``) and ``-from-scratch`` for the same network without pretraining. The stream is the one
-the encoder was pretrained on; asking for another is an error unless forced.
+(``cross_validation``), to choose between pretrainings on training data. Each run writes into
+``<run_dir>/evaluation/``: ``<name>.json`` (top-1/top-5, settings, the evaluated samples' names and labels in order
+under ``test_names`` and ``test_labels``: the test split's, or for ``cv`` the training split's), ``<name>-scores.npy``
+(those samples' class probabilities, for fusion; kNN's are vote shares) and, for the protocols that train a
+classifier, ``<name>-classifier.pt`` (for ``skelemix predict``). ``name`` is the protocol, the fraction for semi
+(``semi-10pct``) and ``-from-scratch`` (``-random-init`` for knn, linear and cv) for the same network without
+pretraining. The stream is the one the encoder was pretrained on; asking for another is an error unless forced.
 
 Example:
     >>> result = evaluate("semi", "runs/nw-ucla", fraction=0.1)    # doctest: +SKIP
@@ -134,8 +134,8 @@ def semi(setting: Setting) -> Outcome:
 
 def cv(setting: Setting) -> Outcome:
     """Every training clip scored by the linear probe (eval.linear) trained on the other training folds: by subject,
-    or, when the split records a single subject, by eval.cv.folds folds of clips. Top-1 is over all training clips; the folds' own
-    accuracies are recorded beside it."""
+    or, when the split records a single subject, by eval.cv.folds folds of clips. Top-1 is over all training clips;
+    the folds' own accuracies are recorded beside it."""
     train = setting.prepared.split(setting.benchmark)["train"]
     features, labels = setting.features("train")
     subjects = torch.tensor([setting.prepared.samples[i].subject for i in train])
