@@ -38,6 +38,8 @@ MUTATIONS = [
      "            if earlier:\n                times, values", "            if False:\n                times, values", "tests/test_stream.py"),
     ("a stopped epoch resumed from its start", "src/skelemix/data/loading.py",
      "and 0 < self.batches_done < len(self):", "and 0 > self.batches_done:", "tests/test_resume.py::test_a_run_stopped_by_ctrl_c_mid_epoch_resumes_on_the_same_batches"),
+    ("cv: a fold's own clips in its probe's training data", "src/skelemix/evaluation/cross_validation.py",
+     "linear_probe(features[~held], labels[~held], features[held]", "linear_probe(features, labels, features[held]", "tests/test_evaluation.py"),
     ("the resumed iterator's seed draw kept", "src/skelemix/data/loading.py",
      "        torch.set_rng_state(state)\n        return iterator", "        return iterator", "tests/test_resume.py::test_a_run_stopped_by_ctrl_c_mid_epoch_resumes_on_the_same_batches"),
     ("the DDP all-reduce on the first term", "src/skelemix/methods/skeletonclr.py",
