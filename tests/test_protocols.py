@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from skelemix.config import load_config
+from skelemix.config import FinetuneEval, load_config
 from skelemix.data import PreparedDataset, prepare_nw_ucla, prepare_synthetic
 from skelemix.evaluation.finetune import Finetuner, balanced_subset
 from skelemix.schedule import lr_factor
@@ -45,8 +45,8 @@ def test_warm_up_then_steps_at_the_papers_epochs():
     expected = {0: 0.1, 4: 0.5, 9: 1.0, 10: 1.0, 49: 1.0, 50: 0.1, 69: 0.1, 70: 0.01, 90: 0.001, 109: 0.001}
     assert factors == pytest.approx(expected)
     # the optimizer really follows it
-    model = Finetuner(STGCN(get_layout("ntu25"), hidden_channels=4), get_layout("ntu25"), "joint", 3, lr=0.1,
-                      momentum=0.9, weight_decay=1e-4, milestones=[50, 70, 90], warmup=10)
+    model = Finetuner(STGCN(get_layout("ntu25"), hidden_channels=4), get_layout("ntu25"), "joint", 3,
+                      FinetuneEval(lr=0.1, momentum=0.9, weight_decay=1e-4, milestones=[50, 70, 90], warmup=10))
     [optimizer], [schedule] = model.configure_optimizers()
     seen = []
     for _ in range(91):

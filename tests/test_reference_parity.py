@@ -12,7 +12,7 @@ from torch import nn
 from skelemix.config import ConfigError, load_config
 from skelemix.data.preprocess import Preprocessing, preprocess, resize_frames
 from skelemix.evaluation.finetune import Finetuner
-from skelemix.config import LinearEval
+from skelemix.config import FinetuneEval, LinearEval
 from skelemix.evaluation.linear import linear_probe
 from skelemix.graph import adjacency
 from skelemix.layouts import SkeletonLayout, get_layout
@@ -155,8 +155,9 @@ def test_linear_probe_on_raw_features_with_the_reference_head():
 def test_finetuning_in_eval_mode_keeps_the_batchnorm_statistics(mode, changes):
     layout = get_layout("ntu25")
     encoder = STGCN(layout, dropout=0.0).eval()
-    finetuner = Finetuner(encoder, layout, "joint", 3, lr=0.1, momentum=0.9, weight_decay=0.0, milestones=[],
-                          warmup=0, nesterov=True, encoder_mode=mode)
+    finetuner = Finetuner(encoder, layout, "joint", 3, FinetuneEval(lr=0.1, momentum=0.9, weight_decay=0.0,
+                                                                   milestones=[], warmup=0, nesterov=True,
+                                                                   encoder_mode=mode))
     optimizer = finetuner.configure_optimizers()[0][0]
     assert optimizer.param_groups[0]["nesterov"] is True
     before = finetuner.classifier.encoder.data_bn.running_mean.clone()

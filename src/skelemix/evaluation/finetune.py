@@ -42,23 +42,21 @@ def balanced_subset(labels, fraction: float, seed: int = 0) -> list[int]:
 
 
 class Finetuner(L.LightningModule):
-    """Trains a :class:`Classifier` (a copy of the encoder and a new linear head) with cross-entropy."""
+    """Trains a :class:`Classifier` (a copy of the encoder and a new linear head) with cross-entropy and
+    ``settings`` (the config's ``eval.finetune``)."""
 
-    def __init__(self, encoder: STGCN, layout: SkeletonLayout, stream: str, num_classes: int, lr: float,
-                 momentum: float, weight_decay: float, milestones: list[int], warmup: int, nesterov: bool = False,
-                 encoder_mode: str = "train"):
+    def __init__(self, encoder: STGCN, layout: SkeletonLayout, stream: str, num_classes: int,
+                 settings: FinetuneEval = FinetuneEval()):
         super().__init__()
-        if encoder_mode not in ("train", "eval"):
-            raise ValueError(f"encoder_mode must be train or eval, got {encoder_mode!r}")
+        if settings.encoder_mode not in ("train", "eval"):
+            raise ValueError(f"encoder_mode must be train or eval, got {settings.encoder_mode!r}")
         self.classifier = Classifier(copy.deepcopy(encoder).requires_grad_(True), layout, stream, num_classes)
-        self.settings = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "milestones": milestones,
-                         "warmup": warmup, "nesterov": nesterov}
-        self.encoder_mode = encoder_mode
+        self.settings = settings
 
     def on_train_epoch_start(self) -> None:
         # the reference trains with the whole model in eval mode: BatchNorm keeps its pretrained running statistics
         # and dropout is off
-        self.classifier.encoder.train(self.encoder_mode == "train")
+        self.classifier.encoder.train(self.settings.encoder_mode == "train")
 
     def training_step(self, batch, batch_index):
         x, labels, _ = batch
@@ -68,10 +66,9 @@ class Finetuner(L.LightningModule):
 
     def configure_optimizers(self):
         s = self.settings
-        optimizer = torch.optim.SGD(self.parameters(), lr=s["lr"], momentum=s["momentum"],
-                                    weight_decay=s["weight_decay"], nesterov=s["nesterov"])
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda epoch: lr_factor(epoch, s["warmup"], s["milestones"]))
+        optimizer = torch.optim.SGD(self.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay,
+                                    nesterov=s.nesterov)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(epoch, s.warmup, s.milestones))
         return [optimizer], [schedule]
 
 
@@ -79,14 +76,12 @@ def finetune(encoder: STGCN, layout: SkeletonLayout, stream: str, train_loader, 
              settings: FinetuneEval = FinetuneEval(), accelerator: str = "auto", precision: str = "32-true",
              seed: int = 0, progress: bool = False) -> Classifier:
     """Train with ``settings`` (the config's ``eval.finetune``; the batch size is the loader's) and return the
-    classifier, in eval mode. ``settings.nesterov`` and ``encoder_mode="eval"`` are the reference code's finetuning
-    (Nesterov momentum; the encoder in eval mode while it trains)."""
+    classifier, in eval mode. ``settings.nesterov`` and ``settings.encoder_mode="eval"`` are the reference code's
+    finetuning (Nesterov momentum; the encoder in eval mode while it trains)."""
     L.seed_everything(seed, verbose=False)
-    s = settings
-    model = Finetuner(encoder, layout, stream, num_classes, s.lr, s.momentum, s.weight_decay, s.milestones, s.warmup,
-                      s.nesterov, s.encoder_mode)
-    trainer = L.Trainer(max_epochs=settings.epochs, accelerator=accelerator, devices=1, precision=precision, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-                        log_every_n_steps=1)
+    model = Finetuner(encoder, layout, stream, num_classes, settings)
+    trainer = L.Trainer(max_epochs=settings.epochs, accelerator=accelerator, devices=1, precision=precision,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=progress,
+                        enable_model_summary=False, log_every_n_steps=1)
     trainer.fit(model.train(), train_loader)  # Lightning keeps modules' modes: the copied encoder was in eval mode
     return model.classifier.eval()

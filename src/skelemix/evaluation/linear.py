@@ -6,8 +6,9 @@ a fraction of the cost. Features are standardised with the training set's per-di
 deviation (an affine map, so the classifier stays linear in the features): without it lr 3.0 diverges on
 encoders whose features are large, e.g. a randomly initialised one, and the comparison would be meaningless.
 The settings are the config's ``eval.linear`` (``config.LinearEval``: the paper's SGD, lr 3.0, 100 epochs, x0.1 at
-epoch 80, by default). The reported accuracy is the final epoch's, never a best-on-test pick. The reference code's probe is ``standardize=False,
-head_init="reference"``: raw features and a head drawn from N(0, 0.02) with a zero bias.
+epoch 80, by default). The reported accuracy is the final epoch's, never a best-on-test pick. The reference code's
+probe is ``standardize=False, head_init="reference"``: raw features and a head drawn from N(0, 0.02) with a zero
+bias.
 
 Example:
     >>> scores, head, mean, std = linear_probe(train_x, train_y, test_x, num_classes=10)   # doctest: +SKIP
