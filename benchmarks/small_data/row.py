@@ -27,26 +27,30 @@ def _top1(folder: Path, name: str) -> float:
     return json.loads((folder / f"{name}.json").read_text())["top1"]
 
 
-def row(run: Path, target: str, pretrain_data: str, untrained: Path | None = None) -> dict:
-    """The results.csv row of a run (with ``untrained``), else its cv.csv row."""
+def _run_fields(run: Path, target: str, pretrain_data: str) -> dict:
+    """The columns every row starts and ends with: what was pretrained, on what, with which seed, at which commit."""
     summary = yaml.safe_load((run / "pretrain_summary.yaml").read_text())
     config = yaml.safe_load((run / "config.yaml").read_text())
-    if untrained is None:
-        top1 = {"cv": _top1(run / "evaluation", "cv")}
-    else:
-        top1 = {column: _top1(folder, name) for names, folder in ((PRETRAINED, run / "evaluation"),
-                                                                  (UNTRAINED, untrained))
-                for column, name in names.items()}
     return {"dataset": target, "method": summary["method"], "pretrain_data": pretrain_data,
-            "seed": config["train"]["seed"], **top1, "commit": summary["commit"]}
+            "seed": config["train"]["seed"], "commit": summary["commit"]}
+
+
+def results_row(run: Path, untrained: Path, target: str, pretrain_data: str) -> dict:
+    top1 = {column: _top1(folder, name) for names, folder in ((PRETRAINED, run / "evaluation"), (UNTRAINED, untrained))
+            for column, name in names.items()}
+    return {**_run_fields(run, target, pretrain_data), **top1}
+
+
+def cv_row(run: Path, target: str, pretrain_data: str) -> dict:
+    return {**_run_fields(run, target, pretrain_data), "cv": _top1(run / "evaluation", "cv")}
 
 
 def main(args: list[str]) -> None:
     if args[0] == "--cv":
-        csv, columns, values = Path(__file__).with_name("cv.csv"), CV_COLUMNS, row(Path(args[1]), args[2], args[3])
+        csv, columns, values = Path(__file__).with_name("cv.csv"), CV_COLUMNS, cv_row(Path(args[1]), args[2], args[3])
     else:
         csv, columns = Path(__file__).with_name("results.csv"), COLUMNS
-        values = row(Path(args[0]), args[2], args[3], untrained=Path(args[1]))
+        values = results_row(Path(args[0]), Path(args[1]), args[2], args[3])
     if not csv.exists() or not csv.read_text().strip():
         csv.write_text(",".join(columns) + "\n")
     new = ",".join(str(values[column]) for column in columns)

@@ -45,9 +45,9 @@ def chosen_by_cv(results: list[dict], cv: list[dict]) -> dict[tuple, list[dict]]
     score = {(r["dataset"], r["method"], r["seed"], r["pretrain_data"]): float(r["cv"]) for r in cv}
     by_run = {(r["dataset"], r["method"], r["seed"], r["pretrain_data"]): r for r in results}
     groups = defaultdict(list)
-    for (dataset, method, seed, data) in sorted(by_run):
+    for dataset, method, seed in sorted({key[:3] for key in by_run}):
         runs = [(dataset, method, seed, pool) for pool in ("public", "own")]
-        if data != "public" or not all(run in by_run and run in score for run in runs):
+        if not all(run in by_run and run in score for run in runs):
             continue
         best = max(runs, key=lambda run: score[run])  # max keeps the first (the pool) on a tie
         groups[(dataset, method)].append(by_run[best])
