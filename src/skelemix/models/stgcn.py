@@ -45,6 +45,12 @@ KERNELS = ("fast", "reference")
 Flops = tuple[dict[str, int], int]  # FLOPs executed by category, and how many of them repeat forward work in backward
 
 
+def with_backward(forward: int, differentiated: bool) -> int:
+    """The FLOPs of a convolution's forward, and of its backward when ``differentiated``: twice the forward (the
+    input's and the weight's gradients)."""
+    return (3 if differentiated else 1) * forward
+
+
 class GraphConvolution(nn.Module):
     """Spatial graph convolution over K partitions: y[o, t, w] = sum_k sum_v (W_k x[:, t, v] + b_k)[o] G_k[v, w],
     (B, C_in, T, V) -> (B, C_out, T, V), with ``conv`` the 1x1 convolution to K C_out channels (W_k, b_k) and G the
@@ -60,10 +66,10 @@ class GraphConvolution(nn.Module):
         return torch.einsum("nkctv,kvw->nctw", y.view(b, len(graph), -1, t, v), graph)
 
     def flops(self, x: torch.Tensor, graph: torch.Tensor, y: torch.Tensor, differentiated: bool) -> Flops:
-        """What one call on x with output y executes (backward: twice the forward, input and weight gradients)."""
+        """What one call on x with output y executes."""
         k, v = graph.shape[:2]
-        forward = 2 * y.numel() * k * x.shape[1] + 2 * y.numel() * k * v
-        return {"graph convolution": (3 if differentiated else 1) * forward}, 0
+        return {"graph convolution": with_backward(2 * y.numel() * k * x.shape[1] + 2 * y.numel() * k * v,
+                                                   differentiated)}, 0
 
 
 class FastGraphConvolution(GraphConvolution):
@@ -97,8 +103,8 @@ class TemporalConvolution(nn.Sequential):
         return self[2]
 
     def flops(self, x: torch.Tensor, y: torch.Tensor, differentiated: bool) -> Flops:
-        return {"temporal convolution": (3 if differentiated else 1) * 2 * y.numel() * self.conv.in_channels
-                * self.conv.kernel_size[0]}, 0
+        return {"temporal convolution": with_backward(2 * y.numel() * self.conv.in_channels * self.conv.kernel_size[0],
+                                                      differentiated)}, 0
 
 
 class RecomputedTemporalConvolution(TemporalConvolution):
@@ -119,7 +125,7 @@ class ResidualProjection(nn.Sequential):
         super().__init__(conv, nn.BatchNorm2d(out_channels))
 
     def flops(self, x: torch.Tensor, y: torch.Tensor, differentiated: bool) -> Flops:
-        return {"1x1 residual convolution": (3 if differentiated else 1) * 2 * y.numel() * x.shape[1]}, 0
+        return {"1x1 residual convolution": with_backward(2 * y.numel() * x.shape[1], differentiated)}, 0
 
 
 class RecomputedResidualProjection(ResidualProjection):
