@@ -1,12 +1,12 @@
 """Rows of the small-data benchmark's CSVs (run.sh calls it):
 
-    python benchmarks/small_data/row.py RUN_DIR UNTRAINED_DIR TARGET PRETRAIN_DATA   # -> results.csv
-    python benchmarks/small_data/row.py --cv RUN_DIR TARGET PRETRAIN_DATA            # -> cv.csv
+    python benchmarks/small_data/row.py RESULTS_CSV RUN_DIR UNTRAINED_DIR TARGET PRETRAIN_DATA
+    python benchmarks/small_data/row.py --cv CV_CSV RUN_DIR TARGET PRETRAIN_DATA
 
-results.csv: the run's test-split evaluations and the untrained network's of the same seed. cv.csv: the run's
-``skelemix evaluate cv`` (the linear probe cross-validated over the target's training subjects: top-1 over every
-training clip), the number a user compares pretrainings by without the test split. A row already in its CSV
-(same dataset, method, pretrain_data and seed) is not printed again.
+results.csv (or a variant's results-NAME.csv): the run's test-split evaluations and the untrained network's of the
+same seed. cv.csv: the run's ``skelemix evaluate cv`` (the linear probe cross-validated over the target's training
+subjects: top-1 over every training clip), the number a user compares pretrainings by without the test split. A row
+already in its CSV (same dataset, method, pretrain_data and seed) is not printed again.
 """
 
 import json
@@ -47,10 +47,10 @@ def cv_row(run: Path, target: str, pretrain_data: str) -> dict:
 
 def main(args: list[str]) -> None:
     if args[0] == "--cv":
-        csv, columns, values = Path(__file__).with_name("cv.csv"), CV_COLUMNS, cv_row(Path(args[1]), args[2], args[3])
+        csv, columns, values = Path(args[1]), CV_COLUMNS, cv_row(Path(args[2]), args[3], args[4])
     else:
-        csv, columns = Path(__file__).with_name("results.csv"), COLUMNS
-        values = results_row(Path(args[0]), Path(args[1]), args[2], args[3])
+        csv, columns = Path(args[0]), COLUMNS
+        values = results_row(Path(args[1]), Path(args[2]), args[3], args[4])
     if not csv.exists() or not csv.read_text().strip():
         csv.write_text(",".join(columns) + "\n")
     new = ",".join(str(values[column]) for column in columns)

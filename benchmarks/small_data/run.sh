@@ -17,7 +17,9 @@
 # "skeletonclr skelemixclr"), TARGETS (default "msr-action3d utkinect nw-ucla-xsub nw-ucla-xview"), DATA (default
 # "public own"), THREADS (torch threads per process; with 2 cores, two copies of this script side by side at 1
 # thread each, on different TARGETS, finish sooner than one at 2). A run with a row in a CSV is not evaluated again
-# for it, a stopped one resumed.
+# for it, a stopped one resumed. A variant of the recipe: VARIANT (a name) and OVERRIDES (pretraining settings,
+# e.g. "augment.shear=0.2"); its runs are <data>-<method>-<VARIANT>, its rows go to results-<VARIANT>.csv and
+# cv-<VARIANT>.csv (the untrained baselines are the recipe's: they do not depend on pretraining settings).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${1:-../shared/data}
@@ -26,8 +28,10 @@ SEEDS=${SEEDS-0 1 2}
 METHODS=${METHODS:-skeletonclr skelemixclr}
 TARGETS=${TARGETS-msr-action3d utkinect nw-ucla-xsub nw-ucla-xview}
 DATA=${DATA:-public own}
-CSV=benchmarks/small_data/results.csv
-CV_CSV=benchmarks/small_data/cv.csv
+OVERRIDES=${OVERRIDES:-}
+[ -n "$OVERRIDES" ] && [ -z "${VARIANT:-}" ] && { echo "run.sh: OVERRIDES needs a VARIANT name" >&2; exit 2; }
+CSV=benchmarks/small_data/results${VARIANT:+-$VARIANT}.csv
+CV_CSV=benchmarks/small_data/cv${VARIANT:+-$VARIANT}.csv
 [ -n "${THREADS:-}" ] && export OMP_NUM_THREADS=$THREADS
 
 prepare() {  # prepare's defaults for these readers: first-frame centring, turned to face the camera, axes to [-1, 1]
@@ -54,8 +58,9 @@ evaluate_run() {  # pretrain (or resume) one run, evaluate it and its untrained 
       skelemix pretrain --resume "$run" --no-progress
     else
       rm -rf "$run"  # stopped before its first checkpoint: nothing to continue
+      # shellcheck disable=SC2086  # OVERRIDES: one word per setting
       skelemix pretrain small_data "$method" "data.path=$paths" "data.benchmark=$benchmark" "train.seed=$seed" \
-        --run-dir "$run" --no-progress
+        $OVERRIDES --run-dir "$run" --no-progress
     fi
   fi
   for protocol in knn linear; do
@@ -63,7 +68,7 @@ evaluate_run() {  # pretrain (or resume) one run, evaluate it and its untrained 
   done
   [ -f "$run/evaluation/semi-10pct.json" ] || skelemix evaluate semi "$run" --fraction 0.1 > /dev/null
   baseline "$run" "$OUT/$target/untrained/seed-$seed"
-  python3 benchmarks/small_data/row.py "$run" "$OUT/$target/untrained/seed-$seed" "$target" "$data" >> "$CSV"
+  python3 benchmarks/small_data/row.py "$CSV" "$run" "$OUT/$target/untrained/seed-$seed" "$target" "$data" >> "$CSV"
   tail -n 1 "$CSV"
 }
 
@@ -77,14 +82,14 @@ for data in $DATA; do  # all seeds of one pretraining pool before the next; seed
       others=$(for d in nw-ucla msr-action3d utkinect; do [ "$d" = "$dataset" ] || printf ',%s' "$OUT/data/$d"; done)
       paths="[$OUT/data/$dataset$(if [ "$data" = public ]; then echo "$others"; fi)]"
       for method in $METHODS; do
-        run=$OUT/$target/$data-$method/seed-$seed
+        run=$OUT/$target/$data-$method${VARIANT:+-$VARIANT}/seed-$seed
         # a row in a CSV is recorded already (on this machine or another): the CSVs are what is kept
         if ! grep -q "^$target,$method,$data,$seed," "$CSV" 2>/dev/null; then
           evaluate_run "$run" "$paths" "$target" "$data" "$benchmark" "$method" "$seed"
         fi
         if [ -f "$run/pretrain_summary.yaml" ] && ! grep -q "^$target,$method,$data,$seed," "$CV_CSV" 2>/dev/null; then
           [ -f "$run/evaluation/cv.json" ] || skelemix evaluate cv "$run" > /dev/null
-          python3 benchmarks/small_data/row.py --cv "$run" "$target" "$data" >> "$CV_CSV"
+          python3 benchmarks/small_data/row.py --cv "$CV_CSV" "$run" "$target" "$data" >> "$CV_CSV"
         fi
       done
     done

@@ -4,6 +4,10 @@ docs/OWN_DATA.md recommends: per target, method and seed, pretrain on the pool a
 run whose `skelemix evaluate cv` top-1 (training subjects only, cv.csv) is higher.
 
     python benchmarks/small_data/summary.py [results.csv [cv.csv]]
+    python benchmarks/small_data/summary.py --variant NAME
+
+``--variant``: the tables of a variant of the recipe (results-NAME.csv, run.sh's VARIANT), then the variant against
+the recipe on the runs both have (same target, method, pool and seed): cv top-1, kNN, linear and semi 10%.
 """
 
 import csv
@@ -12,6 +16,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+KEY = ("dataset", "method", "pretrain_data", "seed")
 METRICS = ("knn", "linear", "semi10", "random_knn", "random_linear", "scratch_semi10")
 
 
@@ -54,6 +59,31 @@ def chosen_by_cv(results: list[dict], cv: list[dict]) -> dict[tuple, list[dict]]
     return groups
 
 
+def against_recipe(recipe: list[dict], recipe_cv: list[dict], variant: list[dict], variant_cv: list[dict]) -> None:
+    """Per target, method and pool: recipe -> variant means over the seeds both ran, and the paired differences."""
+    def by_run(rows: list[dict], cv: list[dict]) -> dict[tuple, dict]:
+        scores = {tuple(r[c] for c in KEY): float(r["cv"]) for r in cv}
+        return {key: {"cv": scores.get(key), **{m: float(r[m]) for m in ("knn", "linear", "semi10")}}
+                for r in rows for key in [tuple(r[c] for c in KEY)]}
+    before, after = by_run(recipe, recipe_cv), by_run(variant, variant_cv)
+    groups = defaultdict(list)
+    for key in sorted(before.keys() & after.keys(), key=lambda k: (k[:3], int(k[3]))):
+        groups[key[:3]].append(key)
+    print("| target | method | pretrained on | seeds | cv | kNN | linear | semi 10% |")
+    print("|---|---|---|---|---|---|---|---|")
+    for group, keys in sorted(groups.items()):
+        cells = []
+        for metric in ("cv", "knn", "linear", "semi10"):
+            pairs = [(before[k][metric], after[k][metric]) for k in keys]
+            if any(value is None for pair in pairs for value in pair):
+                cells.append("-")
+                continue
+            old, new = zip(*pairs)
+            cells.append(f"{statistics.mean(old):.2f} -> {statistics.mean(new):.2f} "
+                         f"({cell([b - a for a, b in pairs])})")
+        print(f"| {' | '.join(group)} | {','.join(k[3] for k in keys)} | {' | '.join(cells)} |")
+
+
 def main(results_path: Path, cv_path: Path) -> None:
     results = read(results_path)
     groups = defaultdict(list)
@@ -62,8 +92,8 @@ def main(results_path: Path, cv_path: Path) -> None:
     for rows in groups.values():
         rows.sort(key=lambda r: int(r["seed"]))
     table(groups, "target | pretrained on | method")
-    if cv_path.exists():
-        chosen = chosen_by_cv(results, read(cv_path))
+    chosen = chosen_by_cv(results, read(cv_path)) if cv_path.exists() else {}
+    if chosen:  # needs both pools of a seed
         print()
         print("Pretrained on the pool or on the own clips, whichever `skelemix evaluate cv` rates higher "
               "(per seed: " + "; ".join(f"{d} {m}: {', '.join(r['pretrain_data'] for r in rows)}"
@@ -74,5 +104,11 @@ def main(results_path: Path, cv_path: Path) -> None:
 
 if __name__ == "__main__":
     here = Path(__file__).parent
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else here / "results.csv",
-         Path(sys.argv[2]) if len(sys.argv) > 2 else here / "cv.csv")
+    if sys.argv[1:2] == ["--variant"]:
+        results, cv = here / f"results-{sys.argv[2]}.csv", here / f"cv-{sys.argv[2]}.csv"
+        main(results, cv)
+        print()
+        against_recipe(read(here / "results.csv"), read(here / "cv.csv"), read(results), read(cv))
+    else:
+        main(Path(sys.argv[1]) if len(sys.argv) > 1 else here / "results.csv",
+             Path(sys.argv[2]) if len(sys.argv) > 2 else here / "cv.csv")
