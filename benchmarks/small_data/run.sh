@@ -51,7 +51,7 @@ baseline() {  # the same network without pretraining, once per target and seed (
     skelemix evaluate semi "$run" --fraction 0.1 --from-scratch --out-dir "$out" > /dev/null
 }
 
-evaluate_run() {  # pretrain (or resume) one run, evaluate it and its untrained twin, append its results.csv row
+evaluate_run() {  # pretrain (or resume) one run, evaluate it and its untrained twin, append its row to $CSV
   local run=$1 paths=$2 target=$3 data=$4 benchmark=$5 method=$6 seed=$7
   if [ ! -f "$run/pretrain_summary.yaml" ]; then
     if compgen -G "$run/checkpoints/*.ckpt" > /dev/null; then
@@ -83,11 +83,11 @@ for data in $DATA; do  # all seeds of one pretraining pool before the next; seed
       paths="[$OUT/data/$dataset$(if [ "$data" = public ]; then echo "$others"; fi)]"
       for method in $METHODS; do
         run=$OUT/$target/$data-$method${VARIANT:+-$VARIANT}/seed-$seed
-        # a row in a CSV is recorded already (on this machine or another): the CSVs are what is kept
-        if ! grep -q "^$target,$method,$data,$seed," "$CSV" 2>/dev/null; then
+        row="^$target,$method,$data,$seed,"  # a run with a row in a CSV is recorded (here or elsewhere): CSVs are kept
+        if ! grep -q "$row" "$CSV" 2>/dev/null; then
           evaluate_run "$run" "$paths" "$target" "$data" "$benchmark" "$method" "$seed"
         fi
-        if [ -f "$run/pretrain_summary.yaml" ] && ! grep -q "^$target,$method,$data,$seed," "$CV_CSV" 2>/dev/null; then
+        if [ -f "$run/pretrain_summary.yaml" ] && ! grep -q "$row" "$CV_CSV" 2>/dev/null; then
           [ -f "$run/evaluation/cv.json" ] || skelemix evaluate cv "$run" > /dev/null
           python3 benchmarks/small_data/row.py --cv "$CV_CSV" "$run" "$target" "$data" >> "$CV_CSV"
         fi

@@ -16,14 +16,19 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-KEY = ("dataset", "method", "pretrain_data", "seed")
 METRICS = ("knn", "linear", "semi10", "random_knn", "random_linear", "scratch_semi10")
+COMPARED = ("cv", "knn", "linear", "semi10")  # a variant against the recipe
 
 
 def cell(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.2f}"
     return f"{statistics.mean(values):.2f} +- {statistics.stdev(values):.2f}"
+
+
+def run_key(row: dict) -> tuple[str, str, str, str]:
+    """The run a CSV row is of: (dataset, method, pretrain_data, seed)."""
+    return row["dataset"], row["method"], row["pretrain_data"], row["seed"]
 
 
 def read(path: Path) -> list[dict]:
@@ -47,11 +52,11 @@ def table(groups: dict[tuple, list[dict]], first_columns: str) -> None:
 def chosen_by_cv(results: list[dict], cv: list[dict]) -> dict[tuple, list[dict]]:
     """Per (target, method): for each seed with both pools evaluated and cross-validated, the results row of the pool
     with the higher cv top-1 (the pool on a tie), its ``pretrain_data`` noting the choice."""
-    score = {(r["dataset"], r["method"], r["seed"], r["pretrain_data"]): float(r["cv"]) for r in cv}
-    by_run = {(r["dataset"], r["method"], r["seed"], r["pretrain_data"]): r for r in results}
+    score = {run_key(r): float(r["cv"]) for r in cv}
+    by_run = {run_key(r): r for r in results}
     groups = defaultdict(list)
-    for dataset, method, seed in sorted({key[:3] for key in by_run}):
-        runs = [(dataset, method, seed, pool) for pool in ("public", "own")]
+    for dataset, method, seed in sorted({(d, m, s) for d, m, _, s in by_run}):
+        runs = [(dataset, method, pool, seed) for pool in ("public", "own")]
         if not all(run in by_run and run in score for run in runs):
             continue
         best = max(runs, key=lambda run: score[run])  # max keeps the first (the pool) on a tie
@@ -62,9 +67,8 @@ def chosen_by_cv(results: list[dict], cv: list[dict]) -> dict[tuple, list[dict]]
 def against_recipe(recipe: list[dict], recipe_cv: list[dict], variant: list[dict], variant_cv: list[dict]) -> None:
     """Per target, method and pool: recipe -> variant means over the seeds both ran, and the paired differences."""
     def by_run(rows: list[dict], cv: list[dict]) -> dict[tuple, dict]:
-        scores = {tuple(r[c] for c in KEY): float(r["cv"]) for r in cv}
-        return {key: {"cv": scores.get(key), **{m: float(r[m]) for m in ("knn", "linear", "semi10")}}
-                for r in rows for key in [tuple(r[c] for c in KEY)]}
+        scores = {run_key(r): float(r["cv"]) for r in cv}
+        return {run_key(r): {m: scores.get(run_key(r)) if m == "cv" else float(r[m]) for m in COMPARED} for r in rows}
     before, after = by_run(recipe, recipe_cv), by_run(variant, variant_cv)
     groups = defaultdict(list)
     for key in sorted(before.keys() & after.keys(), key=lambda k: (k[:3], int(k[3]))):
@@ -73,7 +77,7 @@ def against_recipe(recipe: list[dict], recipe_cv: list[dict], variant: list[dict
     print("|---|---|---|---|---|---|---|---|")
     for group, keys in sorted(groups.items()):
         cells = []
-        for metric in ("cv", "knn", "linear", "semi10"):
+        for metric in COMPARED:
             pairs = [(before[k][metric], after[k][metric]) for k in keys]
             if any(value is None for pair in pairs for value in pair):
                 cells.append("-")
